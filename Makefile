@@ -41,7 +41,7 @@ TEST_PLUGINS :=
 .PHONY: all test test-asan unit fuzz demo bench chaos clean format format-check
 all: $(O)/bin/beast $(PLUGINS) $(TOOLS)
 
--include $(wildcard plugins/*/build.mk) $(wildcard tools/*/build.mk) $(wildcard tests/build.mk)
+-include $(wildcard plugins/*/build.mk) $(wildcard tools/*/build.mk) $(wildcard tests/build.mk) $(wildcard tests/*/build.mk) $(wildcard schemas/build.mk)
 
 $(O)/obj/host/%.o: host/%.c $(wildcard host/*.h) sdk/beast/plugin.h
 	@mkdir -p $(dir $@)

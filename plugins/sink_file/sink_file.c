@@ -1,0 +1,264 @@
+/*
+ * sink_file.c — writes rows as NDJSON, one file per topic and partition
+ * (<path>/<topic>-<partition>.ndjson), and fsyncs before it reports a row
+ * done. Also the default DLQ writer. A write that fails part-way is cut
+ * back to the file's previous size, and a torn last line left by a crash is
+ * cut on open, so every line in a file is whole.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "beast/plugin.h"
+
+#define MAX_OPEN_FILES 256
+
+typedef struct open_file {
+    char *topic;
+    int32_t partition;
+    int fd;
+    beast_buf pending; /* this call's lines for the file */
+    int touched;
+} open_file;
+
+typedef struct sink_file {
+    const beast_host_api *api;
+    beast_instance *self;
+    char directory[4096];
+    int sync;
+    open_file *files;
+    size_t count, capacity;
+} sink_file;
+
+static const beast_option sink_file_options[] = {
+    {"path", BEAST_OPT_STRING, NULL, 1, "directory for <topic>-<partition>.ndjson files"},
+    {"fsync", BEAST_OPT_BOOL, "true", 0, "fsync each file before acknowledging its rows"},
+    {NULL, 0, NULL, 0, NULL}};
+
+static int make_directories(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Cuts a torn last line (no trailing newline) left by a crash mid-write.
+ * Those rows were never acknowledged, so they will be written again. */
+static int cut_torn_line(int fd) {
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size <= 0)
+        return 0;
+    char block[4096];
+    off_t end = size;
+    while (end > 0) {
+        off_t start = end > (off_t)sizeof(block) ? end - (off_t)sizeof(block) : 0;
+        ssize_t got = pread(fd, block, (size_t)(end - start), start);
+        if (got != end - start)
+            return -1;
+        for (ssize_t i = got - 1; i >= 0; i--) {
+            if (block[i] == '\n') {
+                off_t keep = start + i + 1;
+                return keep == size ? 0 : ftruncate(fd, keep);
+            }
+        }
+        end = start;
+    }
+    return ftruncate(fd, 0);
+}
+
+static void close_all(sink_file *sink) {
+    for (size_t i = 0; i < sink->count; i++) {
+        close(sink->files[i].fd);
+        free(sink->files[i].topic);
+        sink->api->buf_free(&sink->files[i].pending);
+    }
+    sink->count = 0;
+}
+
+/* The open file for (topic, partition); NULL with errstr on failure. */
+static open_file *file_for(sink_file *sink, const char *topic, int32_t partition, char *errstr,
+                           size_t errstr_size) {
+    for (size_t i = 0; i < sink->count; i++)
+        if (sink->files[i].partition == partition && strcmp(sink->files[i].topic, topic) == 0)
+            return &sink->files[i];
+    if (sink->count == sink->capacity) {
+        size_t capacity = sink->capacity ? sink->capacity * 2 : 16;
+        open_file *grown = realloc(sink->files, capacity * sizeof(*grown));
+        if (!grown) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return NULL;
+        }
+        sink->files = grown;
+        sink->capacity = capacity;
+    }
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/%s-%d.ndjson", sink->directory, topic, (int)partition);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int repaired = fd >= 0 ? cut_torn_line(fd) : -1;
+    if (fd < 0 || repaired != 0) {
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    open_file *file = &sink->files[sink->count];
+    memset(file, 0, sizeof(*file));
+    file->topic = strdup(topic);
+    if (!file->topic) {
+        close(fd);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    file->partition = partition;
+    file->fd = fd;
+    sink->count++;
+    return file;
+}
+
+/* Appends the file's pending lines and syncs. On failure the file is cut
+ * back to its previous size. 0 ok; -1 with errstr. */
+static int flush_file(sink_file *sink, open_file *file, char *errstr, size_t errstr_size) {
+    off_t before = lseek(file->fd, 0, SEEK_END);
+    size_t written = 0;
+    while (written < file->pending.len) {
+        ssize_t n = write(file->fd, file->pending.data + written, file->pending.len - written);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        written += (size_t)n;
+    }
+    if (sink->sync && fdatasync(file->fd) != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(errstr, errstr_size, "%s/%s-%d.ndjson: %s", sink->directory, file->topic,
+             (int)file->partition, strerror(errno));
+    if (before >= 0 && ftruncate(file->fd, before) != 0)
+        sink->api->log(sink->self, BEAST_LOG_ERROR, "cannot cut back %s-%d after a failed write",
+                       file->topic, (int)file->partition);
+    return -1;
+}
+
+static beast_result sink_file_write(void *ctx, beast_batch *batch, char *errstr,
+                                    size_t errstr_size) {
+    sink_file *sink = ctx;
+    if (sink->count > MAX_OPEN_FILES)
+        close_all(sink);
+    for (size_t i = 0; i < sink->count; i++) {
+        sink->files[i].pending.len = 0;
+        sink->files[i].touched = 0;
+    }
+    /* Encode every row into its file's buffer; files may move in memory
+     * while new ones open, so keep indices, not pointers. */
+    for (uint32_t r = 0; r < batch->count; r++) {
+        const beast_message *message = batch->rows[r].message;
+        open_file *file = file_for(sink, message->topic, message->partition, errstr, errstr_size);
+        if (!file)
+            return BEAST_RETRY;
+        if (!file->touched) {
+            file->pending.len = 0;
+            file->touched = 1;
+        }
+        if (sink->api->json_encode_row(sink->self, &file->pending, &batch->rows[r]) != 0 ||
+            sink->api->buf_reserve(&file->pending, 1) != 0) {
+            snprintf(errstr, errstr_size, "out of memory encoding rows");
+            return BEAST_RETRY;
+        }
+        file->pending.data[file->pending.len++] = '\n';
+    }
+    for (size_t i = 0; i < sink->count; i++) {
+        open_file *file = &sink->files[i];
+        if (!file->touched)
+            continue;
+        if (flush_file(sink, file, errstr, errstr_size) != 0) {
+            /* Rows of files already flushed are durable, but a retry of the
+             * whole batch only duplicates lines; never loses them. Mark the
+             * flushed files' rows done to keep duplicates rare. */
+            for (uint32_t r = 0; r < batch->count; r++) {
+                const beast_message *message = batch->rows[r].message;
+                for (size_t j = 0; j < i; j++)
+                    if (sink->files[j].touched && sink->files[j].partition == message->partition &&
+                        strcmp(sink->files[j].topic, message->topic) == 0)
+                        batch->rows[r].status = BEAST_ROW_DONE;
+            }
+            return BEAST_RETRY;
+        }
+    }
+    for (uint32_t r = 0; r < batch->count; r++)
+        batch->rows[r].status = BEAST_ROW_DONE;
+    return BEAST_OK;
+}
+
+static void sink_file_destroy(void *ctx) {
+    sink_file *sink = ctx;
+    if (!sink)
+        return;
+    close_all(sink);
+    free(sink->files);
+    free(sink);
+}
+
+static int sink_file_init(const beast_host_api *api, beast_instance *self,
+                          const beast_config *config, void **ctx_out, char *errstr,
+                          size_t errstr_size) {
+    sink_file *sink = calloc(1, sizeof(*sink));
+    if (!sink) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    sink->api = api;
+    sink->self = self;
+    sink->sync = api->config_bool(config, "fsync");
+    snprintf(sink->directory, sizeof(sink->directory), "%s", api->config_string(config, "path"));
+    if (make_directories(sink->directory) != 0) {
+        snprintf(errstr, errstr_size, "path %s: %s", sink->directory, strerror(errno));
+        free(sink);
+        return -1;
+    }
+    *ctx_out = sink;
+    return 0;
+}
+
+static beast_result sink_file_probe(void *ctx, char *errstr, size_t errstr_size) {
+    sink_file *sink = ctx;
+    if (access(sink->directory, W_OK) != 0) {
+        snprintf(errstr, errstr_size, "%s: %s", sink->directory, strerror(errno));
+        return BEAST_FATAL;
+    }
+    return BEAST_OK;
+}
+
+static const beast_sink_ops sink_file_ops = {
+    .struct_size = sizeof(beast_sink_ops),
+    .write = sink_file_write,
+    .probe = sink_file_probe,
+};
+
+static const beast_plugin sink_file_plugin = {
+    .magic = BEAST_PLUGIN_MAGIC,
+    .struct_size = sizeof(beast_plugin),
+    .abi_major = BEAST_ABI_MAJOR,
+    .abi_minor = BEAST_ABI_MINOR,
+    .kind = BEAST_KIND_SINK,
+    .name = "file",
+    .version = "1.0.0",
+    .description = "NDJSON files per topic and partition, fsynced before rows are acknowledged",
+    .options = sink_file_options,
+    .init = sink_file_init,
+    .destroy = sink_file_destroy,
+    .sink = &sink_file_ops,
+};
+
+BEAST_EXPORT const beast_plugin *beast_plugin_entry(void) { return &sink_file_plugin; }
