@@ -79,20 +79,33 @@ $(O)/tests/test_%: tests/unit/test_%.c $(HOST_LIB_OBJS) $(wildcard tests/unit/*.
 
 unit: all $(TEST_BINS) $(TEST_PLUGINS)
 
-test: unit
+# The user-facing targets install what is missing first (scripts/setup),
+# then build, so they work on a fresh machine.
+test:
+	@scripts/setup
+	@$(MAKE) --no-print-directory unit
 	@O=$(O) tests/run.sh
 
 test-asan:
+	@scripts/setup
 	@$(MAKE) --no-print-directory O=build-asan OPT=-O1 \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit
+	@O=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
 
-demo: all
+demo:
+	@scripts/setup
+	@$(MAKE) --no-print-directory all
 	@scripts/demo
 
-bench: all
+bench:
+	@scripts/setup
+	@$(MAKE) --no-print-directory all
 	@scripts/bench
 
-chaos: all
+chaos:
+	@scripts/setup
+	@$(MAKE) --no-print-directory all
 	@O=$(O) BEAST_CHAOS_FULL=1 tests/run.sh chaos
 
 format:

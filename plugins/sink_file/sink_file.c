@@ -104,7 +104,7 @@ static open_file *file_for(sink_file *sink, const char *topic, int32_t partition
     }
     char path[8192];
     snprintf(path, sizeof(path), "%s/%s-%d.ndjson", sink->directory, topic, (int)partition);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     int repaired = fd >= 0 ? cut_torn_line(fd) : -1;
     if (fd < 0 || repaired != 0) {
         snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));

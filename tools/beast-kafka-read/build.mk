@@ -1,0 +1,1 @@
+LIBS_beast-kafka-read += -lrdkafka

@@ -1,0 +1,189 @@
+/*
+ * beast-load "json" format: one JSON object per message, built by hand (no
+ * printf) so that generating it costs far less than producing it. Example:
+ * {"seq":7,"id":"evt-7","user_id":"user-55433","amount":4242.17,"currency":"EUR",
+ *  "active":true,"tags":["a","b"],"created_at":"2025-01-01T12:00:00.007Z",
+ *  "nested":{"city":"Berlin","lat":52.5200,"lon":13.4050},"pad":"xxxx"}
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "payload.h"
+
+/* Longest payload without padding: every number at its widest, plus slack. */
+#define JSON_NATURAL_MAX 320
+/* `,"pad":""` — the bytes the pad field costs beyond its content. */
+#define JSON_PAD_OVERHEAD 9
+
+typedef struct json_city {
+    const char *name;
+    int32_t lat_e4; /* degrees * 10^4 */
+    int32_t lon_e4;
+} json_city;
+
+static const json_city json_cities[] = {
+    {"Berlin", 525200, 134050},    {"Paris", 488566, 23522},        {"Lisbon", 387223, -91393},
+    {"New York", 407128, -740060}, {"Sao Paulo", -235505, -466333}, {"Tokyo", 356762, 1396503},
+    {"Sydney", -338688, 1512093},  {"Nairobi", -12921, 368219},
+};
+
+#define JSON_CITY_COUNT (sizeof(json_cities) / sizeof(json_cities[0]))
+
+typedef struct json_state {
+    load_payload_options options;
+    int64_t cached_second;  /* Unix second that cached_prefix shows, or INT64_MIN */
+    char cached_prefix[32]; /* "YYYY-MM-DDTHH:MM:SS" */
+    size_t cached_prefix_length;
+} json_state;
+
+static char *append_bytes(char *out, const char *bytes, size_t length) {
+    memcpy(out, bytes, length);
+    return out + length;
+}
+
+#define append_literal(out, literal) append_bytes((out), (literal), sizeof(literal) - 1)
+
+static char *append_uint(char *out, uint64_t value) {
+    char digits[20];
+    size_t count = 0;
+
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    while (count > 0)
+        *out++ = digits[--count];
+    return out;
+}
+
+/* Appends `value` / 10^decimals as a fixed-point decimal ("-12.0500"). */
+static char *append_fixed(char *out, int64_t value, int decimals) {
+    uint64_t magnitude = value < 0 ? (uint64_t)(-value) : (uint64_t)value;
+    uint64_t scale = 1;
+
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    if (value < 0)
+        *out++ = '-';
+    out = append_uint(out, magnitude / scale);
+    *out++ = '.';
+    for (uint64_t rest = magnitude % scale, digit_scale = scale / 10; digit_scale > 0;
+         digit_scale /= 10) {
+        *out++ = (char)('0' + rest / digit_scale);
+        rest %= digit_scale;
+    }
+    return out;
+}
+
+/* Appends the RFC 3339 UTC time of Unix millisecond `time_ms`. */
+static char *append_timestamp(json_state *state, char *out, int64_t time_ms) {
+    int64_t second = time_ms >= 0 ? time_ms / 1000 : (time_ms - 999) / 1000;
+    int64_t millisecond = time_ms - second * 1000;
+
+    if (second != state->cached_second) {
+        time_t as_time = (time_t)second;
+        struct tm broken_down;
+
+        gmtime_r(&as_time, &broken_down);
+        state->cached_prefix_length = strftime(state->cached_prefix, sizeof(state->cached_prefix),
+                                               "%Y-%m-%dT%H:%M:%S", &broken_down);
+        state->cached_second = second;
+    }
+    out = append_bytes(out, state->cached_prefix, state->cached_prefix_length);
+    *out++ = '.';
+    *out++ = (char)('0' + millisecond / 100);
+    *out++ = (char)('0' + millisecond / 10 % 10);
+    *out++ = (char)('0' + millisecond % 10);
+    *out++ = 'Z';
+    return out;
+}
+
+/* Writes everything but the closing brace; returns the end. */
+static char *write_fields(json_state *state, uint64_t seq, char *out) {
+    const json_city *city = &json_cities[seq % JSON_CITY_COUNT];
+    uint64_t mixed = seq * 2654435761u; /* Knuth's multiplicative hash: varied, repeatable */
+
+    out = append_literal(out, "{\"seq\":");
+    out = append_uint(out, seq);
+    out = append_literal(out, ",\"id\":\"evt-");
+    out = append_uint(out, seq);
+    out = append_literal(out, "\",\"user_id\":\"user-");
+    out = append_uint(out, (mixed >> 8) % 100000);
+    out = append_literal(out, "\",\"amount\":");
+    out = append_fixed(out, (int64_t)((mixed >> 4) % 1000000), 2);
+    out = append_literal(out, ",\"currency\":\"EUR\",\"active\":");
+    out = seq % 4 != 3 ? append_literal(out, "true") : append_literal(out, "false");
+    out = append_literal(out, ",\"tags\":[\"a\",\"b\"],\"created_at\":\"");
+    out = append_timestamp(state, out, state->options.start_time_ms + (int64_t)seq);
+    out = append_literal(out, "\",\"nested\":{\"city\":\"");
+    out = append_bytes(out, city->name, strlen(city->name));
+    out = append_literal(out, "\",\"lat\":");
+    out = append_fixed(out, city->lat_e4, 4);
+    out = append_literal(out, ",\"lon\":");
+    out = append_fixed(out, city->lon_e4, 4);
+    out = append_literal(out, "}");
+    return out;
+}
+
+static int create_json(void **state_out, const load_payload_options *options, char *errstr,
+                       size_t errstr_size) {
+    json_state *state = calloc(1, sizeof(*state));
+
+    if (state == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    state->options = *options;
+    state->cached_second = INT64_MIN;
+    *state_out = state;
+    return 0;
+}
+
+static size_t max_json_length(const void *state_in) {
+    const json_state *state = state_in;
+    size_t padded = state->options.target_size;
+
+    return padded > JSON_NATURAL_MAX ? padded : JSON_NATURAL_MAX;
+}
+
+/*
+ * Pads to exactly target_size when the natural object is shorter: with a
+ * "pad" string field when there is room for one, else with spaces before
+ * the closing brace (still valid JSON).
+ */
+static size_t write_json(void *state_in, uint64_t seq, char *out, size_t out_size) {
+    json_state *state = state_in;
+    char *end;
+    size_t length;
+    size_t target = state->options.target_size;
+
+    if (out_size < max_json_length(state))
+        return 0;
+    end = write_fields(state, seq, out);
+    length = (size_t)(end - out) + 1; /* with the closing brace */
+    if (target > length && target - length >= JSON_PAD_OVERHEAD) {
+        size_t pad = target - length - JSON_PAD_OVERHEAD;
+
+        end = append_literal(end, ",\"pad\":\"");
+        memset(end, 'x', pad);
+        end += pad;
+        *end++ = '"';
+    } else if (target > length) {
+        memset(end, ' ', target - length);
+        end += target - length;
+    }
+    *end++ = '}';
+    return (size_t)(end - out);
+}
+
+static void destroy_json(void *state) { free(state); }
+
+const load_payload_format load_payload_json = {
+    .name = "json",
+    .create = create_json,
+    .max_length = max_json_length,
+    .write = write_json,
+    .destroy = destroy_json,
+};
