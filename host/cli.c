@@ -64,17 +64,28 @@ static int make_directories(const char *dir) {
 
 /* ---------------------------------------------------------------------- */
 
-static void print_option_table(const beast_option *options, const char *indent) {
+static void default_text(const beast_option *option, char *out, size_t size) {
+    if (option->required)
+        snprintf(out, size, "(required)");
+    else if (option->default_value && option->default_value[0])
+        snprintf(out, size, "= %s", option->default_value);
+    else
+        snprintf(out, size, "(optional)");
+}
+
+/* One line per option; `markdown` prints a table row instead. */
+static void print_option_table(const beast_option *options, const char *indent, int markdown) {
+    if (markdown && options && options->name)
+        printf("| key | type | default | |\n|---|---|---|---|\n");
     for (const beast_option *option = options; option && option->name; option++) {
-        char default_text[96];
-        if (option->required)
-            snprintf(default_text, sizeof(default_text), "(required)");
-        else if (option->default_value && option->default_value[0])
-            snprintf(default_text, sizeof(default_text), "= %s", option->default_value);
+        char text[96];
+        default_text(option, text, sizeof(text));
+        if (markdown)
+            printf("| `%s` | %s | %s | %s |\n", option->name, host_option_type_name(option->type),
+                   text, option->doc ? option->doc : "");
         else
-            snprintf(default_text, sizeof(default_text), "(optional)");
-        printf("%s%-26s %-15s %-18s %s\n", indent, option->name,
-               host_option_type_name(option->type), default_text, option->doc ? option->doc : "");
+            printf("%s%-26s %-15s %-18s %s\n", indent, option->name,
+                   host_option_type_name(option->type), text, option->doc ? option->doc : "");
     }
 }
 
@@ -82,7 +93,9 @@ static void report_refused(const char *message) { fprintf(stderr, "beast: refuse
 
 static int command_plugins(int argc, char **argv) {
     const char *dir = getenv("BEAST_PLUGIN_DIR") ? getenv("BEAST_PLUGIN_DIR") : "build/plugins";
+    int markdown = 0;
     static const struct option long_options[] = {{"plugin-dir", required_argument, NULL, 'd'},
+                                                 {"markdown", no_argument, NULL, 'M'},
                                                  {"help", no_argument, NULL, 'h'},
                                                  {NULL, 0, NULL, 0}};
     int c;
@@ -90,8 +103,10 @@ static int command_plugins(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "d:h", long_options, NULL)) != -1) {
         if (c == 'd')
             dir = optarg;
+        else if (c == 'M')
+            markdown = 1;
         else if (c == 'h') {
-            printf("usage: beast plugins [--plugin-dir D]\n");
+            printf("usage: beast plugins [--plugin-dir D] [--markdown]\n");
             return 0;
         } else
             return usage_error("plugins: unknown option %s", argv[optind - 1]);
@@ -103,24 +118,48 @@ static int command_plugins(int argc, char **argv) {
         fprintf(stderr, "beast: %s\n", errstr);
         return EXIT_USAGE;
     }
-    printf("plugins in %s:\n", dir);
+    if (markdown) {
+        printf("## Top-level keys\n\n");
+        print_option_table(host_top_options, "", 1);
+        printf("| `metrics` | group | (optional) | `{ listen = \"HOST:PORT\"; }`: /metrics, /healthz, "
+               "/readyz |\n| `kafka` | group | (optional) | librdkafka properties, '.' written "
+               "'_' |\n| `pipelines` | list | (required) | one group per pipeline |\n");
+        printf("\n## Pipeline keys\n\n");
+        print_option_table(host_pipeline_options, "", 1);
+        printf("| `decoder`, `sink` | group | (required) | `{ plugin = \"name\"; options... }` |\n"
+               "| `offsets` | group | `{ plugin = \"kafka\"; }` | where committed offsets live |\n"
+               "| `dlq` | group | file DLQ under data_dir | a sink for what cannot be delivered |\n"
+               "| `kafka` | group | (optional) | overrides the top-level properties |\n");
+        printf("\n## Host keys of every sink block (and the dlq block)\n\n");
+        print_option_table(host_sink_options, "", 1);
+    } else {
+        printf("plugins in %s:\n", dir);
+    }
     for (size_t i = 0; i < count; i++) {
         const beast_plugin *plugin = plugins[i]->descriptor;
-        printf("\n%s %s  version %s  ABI %u.%u%s\n  %s\n", host_kind_name(plugin->kind),
-               plugin->name, plugin->version ? plugin->version : "?", plugin->abi_major,
-               plugin->abi_minor, plugin->flags & BEAST_FLAG_THREAD_SAFE ? "  thread-safe" : "",
-               plugin->description ? plugin->description : "");
-        if (plugin->options && plugin->options->name)
-            print_option_table(plugin->options, "    ");
+        if (markdown)
+            printf("\n## %s `%s` (version %s, ABI %u.%u)\n\n%s\n\n", host_kind_name(plugin->kind),
+                   plugin->name, plugin->version ? plugin->version : "?", plugin->abi_major,
+                   plugin->abi_minor, plugin->description ? plugin->description : "");
         else
-            printf("    (no options)\n");
+            printf("\n%s %s  version %s  ABI %u.%u%s\n  %s\n", host_kind_name(plugin->kind),
+                   plugin->name, plugin->version ? plugin->version : "?", plugin->abi_major,
+                   plugin->abi_minor,
+                   plugin->flags & BEAST_FLAG_THREAD_SAFE ? "  thread-safe" : "",
+                   plugin->description ? plugin->description : "");
+        if (plugin->options && plugin->options->name)
+            print_option_table(plugin->options, "    ", markdown);
+        else
+            printf(markdown ? "No options.\n" : "    (no options)\n");
     }
-    printf("\nhost keys of every sink block (batching, retries, metadata):\n");
-    print_option_table(host_sink_options, "    ");
-    printf("\nhost keys of every pipeline:\n");
-    print_option_table(host_pipeline_options, "    ");
-    printf("\ntop-level keys:\n");
-    print_option_table(host_top_options, "    ");
+    if (!markdown) {
+        printf("\nhost keys of every sink block (batching, retries, metadata):\n");
+        print_option_table(host_sink_options, "    ", 0);
+        printf("\nhost keys of every pipeline:\n");
+        print_option_table(host_pipeline_options, "    ", 0);
+        printf("\ntop-level keys:\n");
+        print_option_table(host_top_options, "    ", 0);
+    }
     return 0;
 }
 

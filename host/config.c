@@ -16,7 +16,7 @@ const beast_option host_top_options[] = {
     {"plugin_dir", BEAST_OPT_STRING, "build/plugins", 0,
      "where plugin .so files are found (also $BEAST_PLUGIN_DIR)"},
     {"data_dir", BEAST_OPT_STRING, "beast-data", 0, "local state: file offsets, default DLQ"},
-    {"log_level", BEAST_OPT_STRING, "info", 0, "error | warn | info | debug"},
+    {"log_level", BEAST_OPT_STRING, "info", 0, "error, warn, info or debug"},
     {"shutdown_timeout_s", BEAST_OPT_INT, "30", 0,
      "SIGTERM: drain, flush and commit within this many seconds"},
     {NULL, 0, NULL, 0, NULL}};

@@ -62,12 +62,12 @@ if [ "$suite" = all ]; then
     [ -x "$bin" ] || continue
     matches "$bin" && run_unit "$bin"
   done
-  for script in tests/integration/*.sh; do
+  for script in tests/integration/[0-9][0-9]_*.sh; do
     [ -e "$script" ] || continue
     matches "$script" && run_script "$script"
   done
 fi
-for script in tests/chaos/*.sh; do
+for script in tests/chaos/[0-9][0-9]_*.sh; do
   [ -e "$script" ] || continue
   matches "$script" && run_script "$script"
 done
