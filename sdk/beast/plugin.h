@@ -114,8 +114,8 @@ typedef enum beast_mode {
 
 /* A column. For RECORD, `fields`/`field_count` describe the members. The
  * whole tree is owned by the plugin that published it and lives until that
- * plugin's destroy (or until it publishes a newer schema and the host has
- * released every batch that used the old one: see schema_version). */
+ * plugin's destroy, also after the plugin publishes a newer version (rows
+ * and batches may still point at the old one). */
 typedef struct beast_field {
     const char *name;
     beast_type type;
@@ -305,7 +305,9 @@ typedef struct beast_decoder_ops {
     beast_result (*decode)(void *ctx, const beast_message *message, beast_arena *arena,
                            beast_value *row_out, char *errstr, size_t errstr_size);
     /* The schema of the rows decode produces now, or NULL when the rows are
-     * schemaless (JSON: the table's schema applies). Cheap; called per row. */
+     * schemaless (JSON: the table's schema applies). Cheap; the host calls
+     * it on the same thread right after each decode, and the answer must be
+     * the schema that row was decoded with. */
     const beast_schema *(*schema)(void *ctx);
 } beast_decoder_ops;
 
