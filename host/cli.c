@@ -415,6 +415,7 @@ static int command_schema(int argc, char **argv) {
     if (strcmp(format, "bigquery") != 0 && strcmp(format, "config") != 0)
         return usage_error("schema: --format must be bigquery or config, not %s", format);
     char errstr[2048];
+    host_log_level = BEAST_LOG_WARN; /* stdout is the schema; keep stderr for problems */
     const host_plugin *plugin =
         host_plugin_find(dir, BEAST_KIND_DECODER, "proto", errstr, sizeof(errstr));
     if (!plugin) {

@@ -101,6 +101,7 @@ struct host_pipeline {
     _Atomic int finished;
     _Atomic int ready;
     int threads_started;
+    int skip_close; /* destroy the consumer without rd_kafka_consumer_close */
     _Atomic uint64_t abandoned_messages;
     pthread_mutex_t wait_lock;
     pthread_cond_t wait_cond; /* backoff sleeps; broadcast on abandon */
@@ -1047,6 +1048,15 @@ static void *consumer_main(void *arg) {
     }
     /* Acknowledged means written: committing it is right even after a failure. */
     commit_acknowledged(pipeline, NULL);
+    if (!atomic_load(&pipeline->ready) &&
+        strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0) {
+        /* librdkafka < 2.3 asserts when a cooperative-sticky consumer is
+         * closed before its first assignment (librdkafka issue 4312). With
+         * nothing assigned there is nothing to commit or revoke: destroy
+         * without the close handshake; the group drops the member. */
+        pipeline->skip_close = 1;
+        return NULL;
+    }
     rd_kafka_consumer_close(consumer);
     return NULL;
 }
@@ -1283,7 +1293,8 @@ uint64_t host_pipeline_destroy(host_pipeline *pipeline) {
         pthread_join(pipeline->committer_thread, NULL);
     }
     if (pipeline->consumer)
-        rd_kafka_destroy(pipeline->consumer);
+        rd_kafka_destroy_flags(pipeline->consumer,
+                               pipeline->skip_close ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     /* Batches still queued were abandoned. */
     for (host_batch *batch = pipeline->queue_head; batch;) {
         host_batch *next = batch->next;
