@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "log.h"
 #include "options.h"
+#include "schema_print.h"
 
 int64_t host_monotonic_us(void) {
     struct timespec now;
@@ -326,6 +327,21 @@ static beast_result api_group_committed(beast_instance *self, const char *topic,
     return self->committed(self->owner, topic, partition, offset_out, errstr, errstr_size);
 }
 
+static int api_json_encode_schema(beast_instance *self, beast_buf *out,
+                                  const beast_schema *schema) {
+    char *text = NULL;
+    size_t length = 0;
+    FILE *stream = open_memstream(&text, &length);
+    if (!stream)
+        return -1;
+    host_schema_print_bigquery(stream, schema, self->metadata_columns, self->metadata_namespace);
+    int failed = fclose(stream) != 0;
+    if (!failed)
+        failed = host_buf_append(out, text, length);
+    free(text);
+    return failed ? -1 : 0;
+}
+
 static const beast_host_api api_table = {
     .struct_size = sizeof(beast_host_api),
     .abi_major = BEAST_ABI_MAJOR,
@@ -349,6 +365,7 @@ static const beast_host_api api_table = {
     .metric_add = api_metric_add,
     .group_commit = api_group_commit,
     .group_committed = api_group_committed,
+    .json_encode_schema = api_json_encode_schema,
 };
 
 const beast_host_api *host_api(void) { return &api_table; }

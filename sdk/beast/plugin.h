@@ -26,7 +26,7 @@ extern "C" {
 
 #define BEAST_PLUGIN_MAGIC 0x54534542u /* "BEST" little-endian */
 #define BEAST_ABI_MAJOR 1
-#define BEAST_ABI_MINOR 0
+#define BEAST_ABI_MINOR 1
 #define BEAST_ENTRY_SYMBOL "beast_plugin_entry"
 
 #if defined(__GNUC__)
@@ -283,6 +283,12 @@ typedef struct beast_host_api {
                                  char *errstr, size_t errstr_size);
     beast_result (*group_committed)(beast_instance *self, const char *topic, int32_t partition,
                                     int64_t *offset_out, char *errstr, size_t errstr_size);
+
+    /* ABI 1.1. Appends `schema` as a BigQuery table schema (the JSON array
+     * of {"name","type","mode","fields"} that tables.insert takes), plus the
+     * metadata columns configured for this sink instance. 0 ok, -1 out of
+     * memory. @locality any thread */
+    int (*json_encode_schema)(beast_instance *self, beast_buf *out, const beast_schema *schema);
 } beast_host_api;
 
 /* ------------------------------------------------------------------------ */
