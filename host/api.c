@@ -28,9 +28,7 @@ int64_t host_wall_us(void) {
     return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
-int host_buf_reserve(beast_buf *buf, size_t extra) {
-    if (buf->cap - buf->len >= extra && buf->data)
-        return 0;
+int host_buf_grow(beast_buf *buf, size_t extra) {
     size_t cap = buf->cap ? buf->cap : 4096;
     while (cap - buf->len < extra) {
         if (cap > ((size_t)-1) / 2)
@@ -45,6 +43,8 @@ int host_buf_reserve(beast_buf *buf, size_t extra) {
     return 0;
 }
 
+int host_buf_reserve(beast_buf *buf, size_t extra) { return buf_reserve_inline(buf, extra); }
+
 void host_buf_free(beast_buf *buf) {
     free(buf->data);
     buf->data = NULL;
@@ -52,28 +52,62 @@ void host_buf_free(beast_buf *buf) {
 }
 
 int host_buf_append(beast_buf *buf, const void *data, size_t len) {
-    if (host_buf_reserve(buf, len) != 0)
+    if (buf_reserve_inline(buf, len) != 0)
         return -1;
     memcpy(buf->data + buf->len, data, len);
     buf->len += len;
     return 0;
 }
 
+static inline int put_char(beast_buf *out, char c) {
+    if (buf_reserve_inline(out, 1) != 0)
+        return -1;
+    out->data[out->len++] = c;
+    return 0;
+}
+
 #define APPEND_LITERAL(out, literal) host_buf_append(out, literal, sizeof(literal) - 1)
+
+/* 1 for bytes JSON strings must escape: controls, '"' and '\\'. */
+static const unsigned char needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 
 int host_json_append_string(beast_buf *out, const char *text, size_t len) {
     static const char hex[] = "0123456789abcdef";
     /* Worst case: every byte becomes \u00XX. */
-    if (host_buf_reserve(out, len * 6 + 2) != 0)
+    if (buf_reserve_inline(out, len * 6 + 2) != 0)
         return -1;
     char *p = out->data + out->len;
     *p++ = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *p++ = (char)c;
-            continue;
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        /* Eight bytes at a time: stop at a word holding a byte < 0x20, '"'
+         * or '\\' (the classic "has zero byte" bit trick on w, w ^ '"'
+         * and w ^ '\\'). */
+        while (run + 8 <= len) {
+            uint64_t word;
+            memcpy(&word, text + run, 8);
+            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+            uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+            uint64_t hits = (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+                             ((slash - ones) & ~slash)) &
+                            highs;
+            /* (no false misses; a false hit only sends us to the byte loop) */
+            if (hits)
+                break;
+            run += 8;
         }
+        while (run < len && !needs_escape[(unsigned char)text[run]])
+            run++;
+        memcpy(p, text + i, run - i);
+        p += run - i;
+        if (run == len)
+            break;
+        unsigned char c = (unsigned char)text[run];
+        i = run + 1;
         *p++ = '\\';
         switch (c) {
         case '"':
@@ -146,6 +180,15 @@ static void civil_from_days(int64_t days, int *year, unsigned *month, unsigned *
     *year = (int)(y + (*month <= 2));
 }
 
+/* Writes `value` as `width` zero-padded digits. */
+static char *put_digits(char *p, unsigned value, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+    return p + width;
+}
+
 int host_json_append_timestamp(beast_buf *out, int64_t micros) {
     int64_t seconds = micros / 1000000, fraction = micros % 1000000;
     if (fraction < 0) {
@@ -160,12 +203,28 @@ int host_json_append_timestamp(beast_buf *out, int64_t micros) {
     int year;
     unsigned month, day;
     civil_from_days(days, &year, &month, &day);
-    if (host_buf_reserve(out, 40) != 0)
+    if (year < 0 || year > 9999) /* BigQuery's range; clamp the text, never overflow */
+        year = year < 0 ? 0 : 9999;
+    if (buf_reserve_inline(out, 32) != 0)
         return -1;
-    int n = snprintf(out->data + out->len, 40, "\"%04d-%02u-%02uT%02d:%02d:%02d.%06dZ\"", year,
-                     month, day, (int)(second_of_day / 3600), (int)(second_of_day / 60 % 60),
-                     (int)(second_of_day % 60), (int)fraction);
-    out->len += (size_t)n;
+    char *p = out->data + out->len;
+    *p++ = '"';
+    p = put_digits(p, (unsigned)year, 4);
+    *p++ = '-';
+    p = put_digits(p, month, 2);
+    *p++ = '-';
+    p = put_digits(p, day, 2);
+    *p++ = 'T';
+    p = put_digits(p, (unsigned)(second_of_day / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(second_of_day / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(second_of_day % 60), 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)fraction, 6);
+    *p++ = 'Z';
+    *p++ = '"';
+    out->len = (size_t)(p - out->data);
     return 0;
 }
 
@@ -182,20 +241,86 @@ static int append_int64(beast_buf *out, int64_t value) {
     return host_buf_append(out, p, (size_t)(digits + sizeof(digits) - p));
 }
 
+static const double powers_of_ten[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
 static int append_double(beast_buf *out, double value) {
     if (isnan(value))
         return APPEND_LITERAL(out, "\"NaN\"");
     if (isinf(value))
         return value > 0 ? APPEND_LITERAL(out, "\"Infinity\"") : APPEND_LITERAL(out, "\"-Infinity\"");
-    if (value == (double)(int64_t)value && fabs(value) < 1e15)
-        return append_int64(out, (int64_t)value);
-    if (host_buf_reserve(out, 32) != 0)
+    /* Fast path: a value with at most 9 decimals whose scaled form is an
+     * exact integer below 2^53 (prices, coordinates, ratios) prints as
+     * digits with a point, and reads back as the same double. */
+    double magnitude = fabs(value);
+    if (magnitude < 1e15) {
+        for (int decimals = 0; decimals <= 9; decimals++) {
+            double scaled = magnitude * powers_of_ten[decimals];
+            if (scaled >= 9007199254740992.0)
+                break;
+            if (scaled != floor(scaled))
+                continue;
+            uint64_t digits = (uint64_t)scaled;
+            if ((double)digits / powers_of_ten[decimals] != magnitude)
+                break; /* scaling rounded: not exact, use the slow path */
+            char text[40];
+            char *p = text + sizeof(text);
+            int written = 0;
+            do {
+                *--p = (char)('0' + digits % 10);
+                digits /= 10;
+                if (++written == decimals)
+                    *--p = '.';
+            } while (digits || written <= decimals);
+            if (p[0] == '.')
+                *--p = '0';
+            if (value < 0)
+                *--p = '-';
+            return host_buf_append(out, p, (size_t)(text + sizeof(text) - p));
+        }
+    }
+    if (buf_reserve_inline(out, 32) != 0)
         return -1;
     /* Shortest of %.15g/%.17g that round-trips. */
     int n = snprintf(out->data + out->len, 32, "%.15g", value);
     if (strtod(out->data + out->len, NULL) != value)
         n = snprintf(out->data + out->len, 32, "%.17g", value);
     out->len += (size_t)n;
+    return 0;
+}
+
+/* Member names from a decoder's schema are the same pointers row after row:
+ * keep their encoded form `"name":` in a small per-thread cache keyed by the
+ * pointer, so a row costs one memcpy per name. A name whose pointer is new
+ * (JSON decoder names live in the batch arena) is encoded and cached; the
+ * cached text is compared byte for byte on every hit, so a reused address
+ * with other contents is simply re-encoded. */
+#define NAME_CACHE_SLOTS 512
+#define NAME_CACHE_TEXT 62
+typedef struct name_cache_entry {
+    const char *name;
+    uint8_t name_length;
+    uint8_t text_length;
+    char text[NAME_CACHE_TEXT];
+} name_cache_entry;
+static _Thread_local name_cache_entry name_cache[NAME_CACHE_SLOTS];
+
+static int append_member_name(beast_buf *out, const char *name) {
+    name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
+    if (entry->name == name && memcmp(entry->text + 1, name, entry->name_length) == 0 &&
+        name[entry->name_length] == '\0')
+        return host_buf_append(out, entry->text, entry->text_length);
+    size_t length = strlen(name);
+    size_t start = out->len;
+    if (host_json_append_string(out, name, length) != 0 || put_char(out, ':') != 0)
+        return -1;
+    size_t encoded = out->len - start;
+    /* Cache only names that needed no escaping (then text+1 == name). */
+    if (encoded <= NAME_CACHE_TEXT && encoded == length + 3) {
+        entry->name = name;
+        entry->name_length = (uint8_t)length;
+        entry->text_length = (uint8_t)encoded;
+        memcpy(entry->text, out->data + start, encoded);
+    }
     return 0;
 }
 
@@ -219,25 +344,23 @@ int host_json_append_value(beast_buf *out, const beast_value *value) {
         /* BigQuery's insertAll takes a JSON column as a string holding JSON. */
         return host_json_append_string(out, value->as.str, value->len);
     case BEAST_TYPE_RECORD:
-        if (host_buf_append(out, "{", 1) != 0)
+        if (put_char(out, '{') != 0)
             return -1;
         for (uint32_t i = 0; i < value->len; i++) {
             const beast_member *member = &value->as.members[i];
-            if ((i && host_buf_append(out, ",", 1) != 0) ||
-                host_json_append_string(out, member->name, strlen(member->name)) != 0 ||
-                host_buf_append(out, ":", 1) != 0 ||
+            if ((i && put_char(out, ',') != 0) || append_member_name(out, member->name) != 0 ||
                 host_json_append_value(out, &member->value) != 0)
                 return -1;
         }
-        return host_buf_append(out, "}", 1);
+        return put_char(out, '}');
     case BEAST_TYPE_ARRAY:
-        if (host_buf_append(out, "[", 1) != 0)
+        if (put_char(out, '[') != 0)
             return -1;
         for (uint32_t i = 0; i < value->len; i++)
-            if ((i && host_buf_append(out, ",", 1) != 0) ||
+            if ((i && put_char(out, ',') != 0) ||
                 host_json_append_value(out, &value->as.items[i]) != 0)
                 return -1;
-        return host_buf_append(out, "]", 1);
+        return put_char(out, ']');
     }
     return APPEND_LITERAL(out, "null");
 }

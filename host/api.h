@@ -37,6 +37,11 @@ int host_instance_init(beast_instance *instance, const host_plugin *plugin,
                        const char *data_dir, char *errstr, size_t errstr_size);
 void host_instance_destroy(beast_instance *instance);
 
+/* Grows buf to hold `extra` more bytes (amortised doubling). 0 ok, -1 OOM. */
+int host_buf_grow(beast_buf *buf, size_t extra);
+static inline int buf_reserve_inline(beast_buf *buf, size_t extra) {
+    return buf->data && buf->cap - buf->len >= extra ? 0 : host_buf_grow(buf, extra);
+}
 int host_buf_reserve(beast_buf *buf, size_t extra);
 void host_buf_free(beast_buf *buf);
 int host_buf_append(beast_buf *buf, const void *data, size_t len);
