@@ -28,6 +28,8 @@ typedef struct host_track {
     int64_t committed;         /* last next-offset stored; under the commit lock; -1 none */
     int64_t acked_next;        /* next-offset of the last head advance; under the commit lock */
     _Atomic int assigned;      /* 1 while this process owns the partition */
+    void *lag_series;          /* the pipeline's beast_consumer_lag gauge for it, or NULL */
+    void *committed_series;    /* its beast_committed_offset gauge, or NULL */
     struct host_track *next;   /* hash chain */
     struct host_track *all_next;
 } host_track;

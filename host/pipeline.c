@@ -99,7 +99,9 @@ struct host_pipeline {
     _Atomic int input_closed;
     _Atomic int sinks_done;
     _Atomic int finished;
-    _Atomic int ready;
+    _Atomic int ready;        /* counted in /readyz: assigned and the sink answered */
+    _Atomic int assigned_once;
+    _Atomic int sink_answered;
     int threads_started;
     int skip_close; /* destroy the consumer without rd_kafka_consumer_close */
     _Atomic uint64_t abandoned_messages;
@@ -146,6 +148,13 @@ static int64_t backoff_delay(const host_pipeline *pipeline, uint32_t attempt, un
     if (delay > pipeline->backoff_max_us)
         delay = pipeline->backoff_max_us;
     return delay / 2 + (int64_t)(rand_r(seed) % (unsigned)(delay / 2 + 1));
+}
+
+/* /readyz counts a pipeline once it has partitions and its sink answered. */
+static void update_ready(host_pipeline *pipeline) {
+    if (atomic_load(&pipeline->assigned_once) && atomic_load(&pipeline->sink_answered) &&
+        !atomic_exchange(&pipeline->ready, 1))
+        host_metrics_set_ready(1);
 }
 
 static void pipeline_fail(host_pipeline *pipeline, const char *fmt, ...) {
@@ -314,6 +323,10 @@ static int write_to_sink(host_pipeline *pipeline, host_batch *batch, unsigned *s
             }
         }
         host_series_add(pipeline->written, done);
+        if (result == BEAST_OK && !atomic_load(&pipeline->sink_answered)) {
+            atomic_store(&pipeline->sink_answered, 1);
+            update_ready(pipeline);
+        }
         host_series_add(result == BEAST_OK && retry == 0 ? pipeline->sink_ok : pipeline->sink_retry,
                         1);
         if (retry == 0)
@@ -662,6 +675,40 @@ static void wake_decoder(decoder_worker *worker) {
 /* Offsets: commit what is acknowledged                                    */
 /* ---------------------------------------------------------------------- */
 
+/* The per-partition gauge (0: committed offset, 1: lag), made on first use. */
+static host_series *partition_series(host_pipeline *pipeline, host_track *track, int lag) {
+    void **slot = lag ? &track->lag_series : &track->committed_series;
+    if (!*slot) {
+        char labels[512];
+        snprintf(labels, sizeof(labels), "pipeline=\"%s\",topic=\"%s\",partition=\"%d\"",
+                 pipeline->conf->name, track->topic, (int)track->partition);
+        *slot = host_metric(lag ? "beast_consumer_lag" : "beast_committed_offset", HOST_GAUGE,
+                            labels);
+    }
+    return *slot;
+}
+
+/* Lag per assigned partition: the high watermark librdkafka last saw minus
+ * what is committed (what a restart would resume from). No network calls.
+ * @locality committer thread */
+static void update_lag(host_pipeline *pipeline) {
+    pthread_mutex_lock(&pipeline->commit_lock);
+    pthread_mutex_lock(&pipeline->tracks.lock);
+    for (host_track *track = pipeline->tracks.all; track; track = track->all_next) {
+        if (!atomic_load(&track->assigned))
+            continue;
+        int64_t low = -1, high = -1;
+        if (rd_kafka_get_watermark_offsets(pipeline->consumer, track->topic, track->partition,
+                                           &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        int64_t from = track->committed >= 0 ? track->committed : low;
+        host_series_set(partition_series(pipeline, track, 1), high > from ? high - from : 0);
+    }
+    pthread_mutex_unlock(&pipeline->tracks.lock);
+    pthread_mutex_unlock(&pipeline->commit_lock);
+}
+
 /* Commits, for every tracked partition that is assigned (or only the ones
  * in `only`, when given), the acknowledged next-offset if it moved.
  * @locality committer or consumer thread */
@@ -703,11 +750,7 @@ static void commit_acknowledged(host_pipeline *pipeline,
         if (result == BEAST_OK) {
             for (size_t i = 0; i < count; i++) {
                 tracks[i]->committed = offsets[i].offset;
-                char labels[512];
-                snprintf(labels, sizeof(labels), "pipeline=\"%s\",topic=\"%s\",partition=\"%d\"",
-                         pipeline->conf->name, tracks[i]->topic, (int)tracks[i]->partition);
-                host_series_set(host_metric("beast_committed_offset", HOST_GAUGE, labels),
-                                offsets[i].offset);
+                host_series_set(partition_series(pipeline, tracks[i], 0), offsets[i].offset);
             }
             host_log(BEAST_LOG_DEBUG, pipeline->offsets.prefix, "committed %zu partitions", count);
         } else if (result == BEAST_FATAL) {
@@ -728,11 +771,23 @@ static void commit_acknowledged(host_pipeline *pipeline,
 
 static void *committer_main(void *arg) {
     host_pipeline *pipeline = arg;
+    /* Readiness needs the sink to have answered: probe it once now, or
+     * wait for the first successful write when it has no probe. */
+    char errstr[512] = "";
+    int probed = host_pipeline_probe_sink(pipeline, errstr, sizeof(errstr));
+    if (probed > 0 || atomic_load(&pipeline->sink_answered)) {
+        atomic_store(&pipeline->sink_answered, 1);
+        update_ready(pipeline);
+    } else if (probed < 0) {
+        host_log(BEAST_LOG_WARN, pipeline->sink.prefix, "probe: %s (not ready until a write succeeds)",
+                 errstr);
+    }
     while (!atomic_load(&pipeline->finished) && !atomic_load(&pipeline->abandoning)) {
         sleep_interruptible(pipeline, pipeline->commit_interval_us);
         if (atomic_load(&pipeline->failed))
             break;
         commit_acknowledged(pipeline, NULL);
+        update_lag(pipeline);
         if (atomic_load(&pipeline->sinks_done))
             break;
     }
@@ -902,8 +957,8 @@ static void on_assign(host_pipeline *pipeline, rd_kafka_topic_partition_list_t *
     }
     pthread_mutex_unlock(&pipeline->commit_lock);
     host_log(BEAST_LOG_INFO, pipeline->conf->name, "assigned %d partitions", partitions->cnt);
-    if (!atomic_exchange(&pipeline->ready, 1))
-        host_metrics_set_ready(1);
+    atomic_store(&pipeline->assigned_once, 1);
+    update_ready(pipeline);
 }
 
 /* Waits (bounded) for the revoked partitions' in-flight messages, then
@@ -1048,7 +1103,7 @@ static void *consumer_main(void *arg) {
     }
     /* Acknowledged means written: committing it is right even after a failure. */
     commit_acknowledged(pipeline, NULL);
-    if (!atomic_load(&pipeline->ready) &&
+    if (!atomic_load(&pipeline->assigned_once) &&
         strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0) {
         /* librdkafka < 2.3 asserts when a cooperative-sticky consumer is
          * closed before its first assignment (librdkafka issue 4312). With
@@ -1080,6 +1135,9 @@ host_pipeline *host_pipeline_create(const host_pipeline_conf *conf, const char *
         return NULL;
     }
     pipeline->conf = conf;
+    pthread_mutex_init(&pipeline->sink_lock, NULL);
+    pthread_mutex_init(&pipeline->decoder_lock, NULL);
+    pthread_mutex_init(&pipeline->dlq_lock, NULL);
     pipeline->offsets.owner = pipeline;
     pipeline->offsets.commit = kafka_commit;
     pipeline->offsets.committed = kafka_committed;
@@ -1176,9 +1234,6 @@ int host_pipeline_start(host_pipeline *pipeline, char *errstr, size_t errstr_siz
     pipeline->sink_count = (int)host_config_int(sink, "workers");
     make_series(pipeline);
 
-    pthread_mutex_init(&pipeline->sink_lock, NULL);
-    pthread_mutex_init(&pipeline->decoder_lock, NULL);
-    pthread_mutex_init(&pipeline->dlq_lock, NULL);
     pthread_mutex_init(&pipeline->commit_lock, NULL);
     pthread_mutex_init(&pipeline->queue_lock, NULL);
     pthread_cond_init(&pipeline->queue_changed, NULL);
@@ -1275,7 +1330,12 @@ int host_pipeline_probe_sink(host_pipeline *pipeline, char *errstr, size_t errst
     const beast_sink_ops *ops = pipeline->sink.plugin->descriptor->sink;
     if (!BEAST_HAS_FIELD(ops, beast_sink_ops, probe) || !ops->probe)
         return 0;
-    return ops->probe(pipeline->sink.ctx, errstr, errstr_size) == BEAST_OK ? 1 : -1;
+    if (!pipeline->sink_thread_safe)
+        pthread_mutex_lock(&pipeline->sink_lock);
+    beast_result result = ops->probe(pipeline->sink.ctx, errstr, errstr_size);
+    if (!pipeline->sink_thread_safe)
+        pthread_mutex_unlock(&pipeline->sink_lock);
+    return result == BEAST_OK ? 1 : -1;
 }
 
 int host_pipeline_failed(host_pipeline *pipeline) { return atomic_load(&pipeline->failed); }
