@@ -247,7 +247,8 @@ static int append_double(beast_buf *out, double value) {
     if (isnan(value))
         return APPEND_LITERAL(out, "\"NaN\"");
     if (isinf(value))
-        return value > 0 ? APPEND_LITERAL(out, "\"Infinity\"") : APPEND_LITERAL(out, "\"-Infinity\"");
+        return value > 0 ? APPEND_LITERAL(out, "\"Infinity\"")
+                         : APPEND_LITERAL(out, "\"-Infinity\"");
     /* Fast path: a value with at most 9 decimals whose scaled form is an
      * exact integer below 2^53 (prices, coordinates, ratios) prints as
      * digits with a point, and reads back as the same double. */
@@ -440,9 +441,8 @@ static beast_result api_group_commit(beast_instance *self, const beast_offset *o
     return self->commit(self->owner, offsets, count, errstr, errstr_size);
 }
 
-static beast_result api_group_committed(beast_instance *self, const char *topic,
-                                        int32_t partition, int64_t *offset_out, char *errstr,
-                                        size_t errstr_size) {
+static beast_result api_group_committed(beast_instance *self, const char *topic, int32_t partition,
+                                        int64_t *offset_out, char *errstr, size_t errstr_size) {
     if (!self->committed) {
         snprintf(errstr, errstr_size, "group_committed is only for offset stores");
         return BEAST_FATAL;
@@ -494,8 +494,8 @@ static const beast_host_api api_table = {
 const beast_host_api *host_api(void) { return &api_table; }
 
 int host_instance_init(beast_instance *instance, const host_plugin *plugin,
-                       const beast_config *options, const char *pipeline_name,
-                       const char *data_dir, char *errstr, size_t errstr_size) {
+                       const beast_config *options, const char *pipeline_name, const char *data_dir,
+                       char *errstr, size_t errstr_size) {
     const beast_plugin *descriptor = plugin->descriptor;
     instance->plugin = plugin;
     instance->options = options;

@@ -33,8 +33,8 @@ const beast_host_api *host_api(void);
 /* Creates an instance of `plugin` with validated `options`: calls init.
  * 0 ok; -1 with errstr "kind:name:pipeline: <plugin's message>". */
 int host_instance_init(beast_instance *instance, const host_plugin *plugin,
-                       const beast_config *options, const char *pipeline_name,
-                       const char *data_dir, char *errstr, size_t errstr_size);
+                       const beast_config *options, const char *pipeline_name, const char *data_dir,
+                       char *errstr, size_t errstr_size);
 void host_instance_destroy(beast_instance *instance);
 
 /* Grows buf to hold `extra` more bytes (amortised doubling). 0 ok, -1 OOM. */

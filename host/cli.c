@@ -121,9 +121,10 @@ static int command_plugins(int argc, char **argv) {
     if (markdown) {
         printf("## Top-level keys\n\n");
         print_option_table(host_top_options, "", 1);
-        printf("| `metrics` | group | (optional) | `{ listen = \"HOST:PORT\"; }`: /metrics, /healthz, "
-               "/readyz |\n| `kafka` | group | (optional) | librdkafka properties, '.' written "
-               "'_' |\n| `pipelines` | list | (required) | one group per pipeline |\n");
+        printf(
+            "| `metrics` | group | (optional) | `{ listen = \"HOST:PORT\"; }`: /metrics, /healthz, "
+            "/readyz |\n| `kafka` | group | (optional) | librdkafka properties, '.' written "
+            "'_' |\n| `pipelines` | list | (required) | one group per pipeline |\n");
         printf("\n## Pipeline keys\n\n");
         print_option_table(host_pipeline_options, "", 1);
         printf("| `decoder`, `sink` | group | (required) | `{ plugin = \"name\"; options... }` |\n"
@@ -144,8 +145,7 @@ static int command_plugins(int argc, char **argv) {
         else
             printf("\n%s %s  version %s  ABI %u.%u%s\n  %s\n", host_kind_name(plugin->kind),
                    plugin->name, plugin->version ? plugin->version : "?", plugin->abi_major,
-                   plugin->abi_minor,
-                   plugin->flags & BEAST_FLAG_THREAD_SAFE ? "  thread-safe" : "",
+                   plugin->abi_minor, plugin->flags & BEAST_FLAG_THREAD_SAFE ? "  thread-safe" : "",
                    plugin->description ? plugin->description : "");
         if (plugin->options && plugin->options->name)
             print_option_table(plugin->options, "    ", markdown);
@@ -207,8 +207,8 @@ static void print_pipeline(const host_pipeline_conf *pipeline) {
 static int probe_kafka(const host_pipeline_conf *pipeline, char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     for (size_t i = 0; i < pipeline->kafka.count; i++)
-        rd_kafka_conf_set(conf, pipeline->kafka.items[i].name, pipeline->kafka.items[i].value,
-                          NULL, 0);
+        rd_kafka_conf_set(conf, pipeline->kafka.items[i].name, pipeline->kafka.items[i].value, NULL,
+                          0);
     rd_kafka_t *client = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!client)
         return -1;

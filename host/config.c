@@ -27,7 +27,8 @@ const beast_option host_pipeline_options[] = {
     {"group_id", BEAST_OPT_STRING, "", 0, "consumer group; default beast-<name>"},
     {"decoder_workers", BEAST_OPT_INT, "1", 0, "decoder threads (partitions are spread over them)"},
     {"queue_size", BEAST_OPT_INT, "8192", 0, "messages per decoder ring (backpressure bound)"},
-    {"commit_interval_ms", BEAST_OPT_INT, "1000", 0, "how often acknowledged offsets are committed"},
+    {"commit_interval_ms", BEAST_OPT_INT, "1000", 0,
+     "how often acknowledged offsets are committed"},
     {"max_inflight_per_partition", BEAST_OPT_INT, "16384", 0,
      "unacknowledged messages one partition may have before it is paused"},
     {"rebalance_drain_ms", BEAST_OPT_INT, "10000", 0,
@@ -55,8 +56,8 @@ static const beast_option metrics_options[] = {
     {"listen", BEAST_OPT_STRING, NULL, 1, "HOST:PORT for /metrics, /healthz, /readyz"},
     {NULL, 0, NULL, 0, NULL}};
 
-static int fail_at(const config_setting_t *setting, const char *path, const char *why,
-                   char *errstr, size_t errstr_size) {
+static int fail_at(const config_setting_t *setting, const char *path, const char *why, char *errstr,
+                   size_t errstr_size) {
     char where[512];
     host_setting_where(setting, where, sizeof(where));
     snprintf(errstr, errstr_size, "%s%s: %s", where, path, why);
@@ -177,8 +178,8 @@ static int load_block(host_conf *conf, const config_setting_t *pipeline_setting,
     const char *name = default_plugin;
     if (group) {
         if (!config_setting_is_group(group))
-            return fail_at(group, block->path, "expected a group { plugin = \"...\"; ... }",
-                           errstr, errstr_size);
+            return fail_at(group, block->path, "expected a group { plugin = \"...\"; ... }", errstr,
+                           errstr_size);
         const config_setting_t *plugin_setting = config_setting_get_member(group, "plugin");
         if (!plugin_setting)
             return fail_at(group, block->path, "plugin: required key is missing", errstr,
@@ -238,8 +239,8 @@ static int load_pipeline(host_conf *conf, const config_setting_t *setting, size_
     for (const char *p = pipeline->name; *p; p++)
         if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
               (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-            return fail_at(name_setting, path, "name: use letters, digits, '-', '_' or '.'",
-                           errstr, errstr_size);
+            return fail_at(name_setting, path, "name: use letters, digits, '-', '_' or '.'", errstr,
+                           errstr_size);
     for (size_t i = 0; i < index; i++)
         if (strcmp(conf->pipelines[i].name, pipeline->name) == 0)
             return fail_at(name_setting, path, "name: another pipeline has this name", errstr,
@@ -268,11 +269,11 @@ static int load_pipeline(host_conf *conf, const config_setting_t *setting, size_
         int64_t value = host_config_int(settings, limits[i].key);
         if (value < limits[i].min || value > limits[i].max) {
             char why[256], key_path[256];
-            snprintf(why, sizeof(why), "must be between %lld and %lld",
-                     (long long)limits[i].min, (long long)limits[i].max);
+            snprintf(why, sizeof(why), "must be between %lld and %lld", (long long)limits[i].min,
+                     (long long)limits[i].max);
             snprintf(key_path, sizeof(key_path), "%s.%s", path, limits[i].key);
-            return fail_at(config_setting_get_member(setting, limits[i].key), key_path, why,
-                           errstr, errstr_size);
+            return fail_at(config_setting_get_member(setting, limits[i].key), key_path, why, errstr,
+                           errstr_size);
         }
     }
 
@@ -297,12 +298,9 @@ static int load_pipeline(host_conf *conf, const config_setting_t *setting, size_
     static const struct {
         const char *key;
         int64_t min, max;
-    } sink_limits[] = {{"batch_rows", 1, 50000},
-                       {"batch_bytes", 1024, 1 << 30},
-                       {"linger_ms", 0, 600000},
-                       {"workers", 1, 64},
-                       {"retry_backoff_ms", 1, 600000},
-                       {"retry_backoff_max_ms", 1, 3600000}};
+    } sink_limits[] = {{"batch_rows", 1, 50000},        {"batch_bytes", 1024, 1 << 30},
+                       {"linger_ms", 0, 600000},        {"workers", 1, 64},
+                       {"retry_backoff_ms", 1, 600000}, {"retry_backoff_max_ms", 1, 3600000}};
     for (size_t i = 0; i < sizeof(sink_limits) / sizeof(sink_limits[0]); i++) {
         int64_t value = host_config_int(&pipeline->sink.options, sink_limits[i].key);
         if (value < sink_limits[i].min || value > sink_limits[i].max) {

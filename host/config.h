@@ -13,7 +13,7 @@
 #include "options.h"
 
 typedef struct host_kafka_property {
-    char *name;  /* librdkafka name: bootstrap.servers */
+    char *name; /* librdkafka name: bootstrap.servers */
     char *value;
     char where[256]; /* "file:line: " of the setting, for messages */
 } host_kafka_property;
@@ -26,8 +26,8 @@ typedef struct host_kafka_properties {
 /* One configured plugin block (decoder, sink, offsets or dlq). */
 typedef struct host_block {
     const host_plugin *plugin;
-    char path[128];        /* "pipelines.bookings.sink" */
-    beast_config options;  /* plugin options + the host's keys for that kind */
+    char path[128];       /* "pipelines.bookings.sink" */
+    beast_config options; /* plugin options + the host's keys for that kind */
 } host_block;
 
 typedef struct host_pipeline_conf {
@@ -35,7 +35,7 @@ typedef struct host_pipeline_conf {
     char **topics;
     size_t topic_count;
     char *group_id;
-    beast_config settings; /* the pipeline's own host keys (decoder_workers, ...) */
+    beast_config settings;       /* the pipeline's own host keys (decoder_workers, ...) */
     host_kafka_properties kafka; /* top level merged with the pipeline's, overrides applied */
     host_block decoder, sink, offsets, dlq;
 } host_pipeline_conf;

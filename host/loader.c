@@ -181,10 +181,11 @@ const host_plugin *host_plugin_find(const char *dir, beast_plugin_kind kind, con
     if (probe) {
         fclose(probe);
         const host_plugin *plugin = host_plugin_load(path, errstr, errstr_size);
-        if (plugin && (plugin->descriptor->kind != kind || strcmp(plugin->descriptor->name, name))) {
+        if (plugin &&
+            (plugin->descriptor->kind != kind || strcmp(plugin->descriptor->name, name))) {
             snprintf(errstr, errstr_size, "%s: declares %s plugin \"%s\", expected %s \"%s\"", path,
-                     host_kind_name(plugin->descriptor->kind), plugin->descriptor->name,
-                     kind_name, name);
+                     host_kind_name(plugin->descriptor->kind), plugin->descriptor->name, kind_name,
+                     name);
             return NULL;
         }
         return plugin;
@@ -207,8 +208,8 @@ const host_plugin *host_plugin_find(const char *dir, beast_plugin_kind kind, con
                  (int)(strlen(names[i]) - prefix - 3), names[i] + prefix);
     }
     free_names(names, count);
-    snprintf(errstr, errstr_size, "no %s plugin \"%s\" in %s (available: %s)", kind_name, name,
-             dir, listing[0] ? listing : "none");
+    snprintf(errstr, errstr_size, "no %s plugin \"%s\" in %s (available: %s)", kind_name, name, dir,
+             listing[0] ? listing : "none");
     return NULL;
 }
 

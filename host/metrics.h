@@ -16,7 +16,7 @@ typedef struct host_series {
     char *name;
     char *labels; /* rendered: pipeline="x",topic="y" */
     host_metric_type type;
-    _Atomic int64_t value;   /* counters and gauges are integral... */
+    _Atomic int64_t value;      /* counters and gauges are integral... */
     _Atomic uint64_t real_bits; /* ...except metric_add's doubles (bit pattern) */
     int is_real;
     struct host_series *next;

@@ -21,16 +21,16 @@ typedef struct host_track {
     char *topic;
     int32_t partition;
     uint32_t mask;
-    int64_t *offsets;          /* slot -> offset, written by the registering thread */
-    _Atomic uint32_t *states;  /* slot -> pending(seq) = seq<<1 or acked(seq) = seq<<1|1 */
-    _Atomic uint32_t tail;     /* next seq; written by the registering (consumer) thread */
-    _Atomic uint32_t head;     /* oldest unacknowledged seq; written under the commit lock */
-    int64_t committed;         /* last next-offset stored; under the commit lock; -1 none */
-    int64_t acked_next;        /* next-offset of the last head advance; under the commit lock */
-    _Atomic int assigned;      /* 1 while this process owns the partition */
-    void *lag_series;          /* the pipeline's beast_consumer_lag gauge for it, or NULL */
-    void *committed_series;    /* its beast_committed_offset gauge, or NULL */
-    struct host_track *next;   /* hash chain */
+    int64_t *offsets;         /* slot -> offset, written by the registering thread */
+    _Atomic uint32_t *states; /* slot -> pending(seq) = seq<<1 or acked(seq) = seq<<1|1 */
+    _Atomic uint32_t tail;    /* next seq; written by the registering (consumer) thread */
+    _Atomic uint32_t head;    /* oldest unacknowledged seq; written under the commit lock */
+    int64_t committed;        /* last next-offset stored; under the commit lock; -1 none */
+    int64_t acked_next;       /* next-offset of the last head advance; under the commit lock */
+    _Atomic int assigned;     /* 1 while this process owns the partition */
+    void *lag_series;         /* the pipeline's beast_consumer_lag gauge for it, or NULL */
+    void *committed_series;   /* its beast_committed_offset gauge, or NULL */
+    struct host_track *next;  /* hash chain */
     struct host_track *all_next;
 } host_track;
 
@@ -39,7 +39,7 @@ typedef struct host_track_table {
     host_track **buckets;
     uint32_t bucket_mask;
     host_track *all;
-    uint32_t window; /* slots per partition, power of two */
+    uint32_t window;  /* slots per partition, power of two */
     host_track *last; /* lookup cache; consumer thread only */
 } host_track_table;
 

@@ -15,11 +15,11 @@
 typedef struct host_option_value {
     const beast_option *option;
     int is_set;
-    char *text;     /* STRING (expanded), also the text form of every other type */
+    char *text; /* STRING (expanded), also the text form of every other type */
     int64_t integer;
     double real;
     int boolean;
-    char **items;   /* LIST */
+    char **items; /* LIST */
     size_t item_count;
 } host_option_value;
 

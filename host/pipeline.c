@@ -39,12 +39,12 @@ typedef struct host_batch {
     uint32_t count, capacity;
     inflight *entries;
     beast_message *messages;
-    beast_row *rows;         /* rows[i].value: the decoded row of entries[i] */
-    uint8_t *states;         /* enum entry_state */
-    uint8_t *decode_failed;  /* 1: stage decode, else stage sink */
-    const char **errors;     /* DLQ reason per entry (arena or static) */
-    beast_row *view;         /* rows handed to a sink call */
-    uint32_t *view_index;    /* view row -> entry */
+    beast_row *rows;        /* rows[i].value: the decoded row of entries[i] */
+    uint8_t *states;        /* enum entry_state */
+    uint8_t *decode_failed; /* 1: stage decode, else stage sink */
+    const char **errors;    /* DLQ reason per entry (arena or static) */
+    beast_row *view;        /* rows handed to a sink call */
+    uint32_t *view_index;   /* view row -> entry */
     beast_arena *arena;
     const beast_schema *schema;
     size_t bytes;
@@ -99,7 +99,7 @@ struct host_pipeline {
     _Atomic int input_closed;
     _Atomic int sinks_done;
     _Atomic int finished;
-    _Atomic int ready;        /* counted in /readyz: assigned and the sink answered */
+    _Atomic int ready; /* counted in /readyz: assigned and the sink answered */
     _Atomic int assigned_once;
     _Atomic int sink_answered;
     int threads_started;
@@ -193,8 +193,7 @@ static host_batch *batch_create(uint32_t capacity) {
         !batch->arena) {
         host_arena_destroy(batch->arena);
         free(batch->entries), free(batch->messages), free(batch->rows), free(batch->states);
-        free(batch->decode_failed), free(batch->errors), free(batch->view),
-            free(batch->view_index);
+        free(batch->decode_failed), free(batch->errors), free(batch->view), free(batch->view_index);
         free(batch);
         return NULL;
     }
@@ -356,9 +355,8 @@ static int build_dlq_row(host_batch *batch, uint32_t i, beast_row *row) {
         members[f].value.type = BEAST_TYPE_NULL;
         members[f].value.len = 0;
     }
-    members[0].value = (beast_value){.type = BEAST_TYPE_STRING,
-                                     .len = (uint32_t)strlen(meta->topic),
-                                     .as.str = meta->topic};
+    members[0].value = (beast_value){
+        .type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(meta->topic), .as.str = meta->topic};
     members[1].value = (beast_value){.type = BEAST_TYPE_INT64, .as.i64 = meta->partition};
     members[2].value = (beast_value){.type = BEAST_TYPE_INT64, .as.i64 = meta->offset};
     if (meta->timestamp_ms >= 0)
@@ -373,35 +371,41 @@ static int build_dlq_row(host_batch *batch, uint32_t i, beast_row *row) {
     rd_kafka_headers_t *headers = NULL;
     if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers) {
         size_t header_count = rd_kafka_header_cnt(headers);
-        beast_value *items = host_arena_alloc(batch->arena, sizeof(beast_value) * (header_count + 1));
-        beast_member *pairs = host_arena_alloc(batch->arena, sizeof(beast_member) * 2 * (header_count + 1));
+        beast_value *items =
+            host_arena_alloc(batch->arena, sizeof(beast_value) * (header_count + 1));
+        beast_member *pairs =
+            host_arena_alloc(batch->arena, sizeof(beast_member) * 2 * (header_count + 1));
         if (!items || !pairs)
             return -1;
         size_t n = 0;
         const char *name;
         const void *value;
         size_t size;
-        while (n < header_count &&
-               rd_kafka_header_get_all(headers, n, &name, &value, &size) ==
-                   RD_KAFKA_RESP_ERR_NO_ERROR) {
+        while (n < header_count && rd_kafka_header_get_all(headers, n, &name, &value, &size) ==
+                                       RD_KAFKA_RESP_ERR_NO_ERROR) {
             pairs[2 * n] = (beast_member){
                 "key", {.type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(name), .as.str = name}};
             pairs[2 * n + 1] = (beast_member){"value", {.type = BEAST_TYPE_NULL}};
             if (value)
                 pairs[2 * n + 1].value = (beast_value){
                     .type = BEAST_TYPE_BYTES, .len = (uint32_t)size, .as.bytes = value};
-            items[n] = (beast_value){.type = BEAST_TYPE_RECORD, .len = 2, .as.members = &pairs[2 * n]};
+            items[n] =
+                (beast_value){.type = BEAST_TYPE_RECORD, .len = 2, .as.members = &pairs[2 * n]};
             n++;
         }
-        members[6].value = (beast_value){.type = BEAST_TYPE_ARRAY, .len = (uint32_t)n, .as.items = items};
+        members[6].value =
+            (beast_value){.type = BEAST_TYPE_ARRAY, .len = (uint32_t)n, .as.items = items};
     } else {
         members[6].value = (beast_value){.type = BEAST_TYPE_ARRAY, .len = 0, .as.items = NULL};
     }
     const char *stage = batch->decode_failed[i] ? "decode" : "sink";
-    members[7].value = (beast_value){.type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(stage), .as.str = stage};
+    members[7].value =
+        (beast_value){.type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(stage), .as.str = stage};
     const char *error = batch->errors[i] ? batch->errors[i] : "unknown";
-    members[8].value = (beast_value){.type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(error), .as.str = error};
-    row->value = (beast_value){.type = BEAST_TYPE_RECORD, .len = FIELD_COUNT, .as.members = members};
+    members[8].value =
+        (beast_value){.type = BEAST_TYPE_STRING, .len = (uint32_t)strlen(error), .as.str = error};
+    row->value =
+        (beast_value){.type = BEAST_TYPE_RECORD, .len = FIELD_COUNT, .as.members = members};
     row->message = meta;
     row->status = BEAST_ROW_PENDING;
     row->error = NULL;
@@ -434,10 +438,10 @@ static int write_to_dlq(host_pipeline *pipeline, host_batch *batch, unsigned *se
                             .arena = batch->arena,
                             .attempt = attempt};
         errstr[0] = '\0';
-        beast_result result = call_sink(pipeline, &pipeline->dlq, &pipeline->dlq_lock,
-                                        pipeline->dlq.plugin->descriptor->flags &
-                                            BEAST_FLAG_THREAD_SAFE,
-                                        &view, errstr, sizeof(errstr));
+        beast_result result =
+            call_sink(pipeline, &pipeline->dlq, &pipeline->dlq_lock,
+                      pipeline->dlq.plugin->descriptor->flags & BEAST_FLAG_THREAD_SAFE, &view,
+                      errstr, sizeof(errstr));
         uint32_t left = 0;
         for (uint32_t v = 0; v < count; v++) {
             uint32_t i = batch->view_index[v];
@@ -449,8 +453,8 @@ static int write_to_dlq(host_pipeline *pipeline, host_batch *batch, unsigned *se
                          (int)batch->messages[i].partition, (long long)batch->messages[i].offset,
                          batch->decode_failed[i] ? "decode" : "sink", batch->errors[i]);
             } else if (batch->view[v].status == BEAST_ROW_REJECT) {
-                pipeline_fail(pipeline, "the DLQ refused %s/%d@%lld: %s",
-                              batch->messages[i].topic, (int)batch->messages[i].partition,
+                pipeline_fail(pipeline, "the DLQ refused %s/%d@%lld: %s", batch->messages[i].topic,
+                              (int)batch->messages[i].partition,
                               (long long)batch->messages[i].offset,
                               batch->view[v].error ? batch->view[v].error : "rejected");
                 return -1;
@@ -682,8 +686,8 @@ static host_series *partition_series(host_pipeline *pipeline, host_track *track,
         char labels[512];
         snprintf(labels, sizeof(labels), "pipeline=\"%s\",topic=\"%s\",partition=\"%d\"",
                  pipeline->conf->name, track->topic, (int)track->partition);
-        *slot = host_metric(lag ? "beast_consumer_lag" : "beast_committed_offset", HOST_GAUGE,
-                            labels);
+        *slot =
+            host_metric(lag ? "beast_consumer_lag" : "beast_committed_offset", HOST_GAUGE, labels);
     }
     return *slot;
 }
@@ -698,8 +702,8 @@ static void update_lag(host_pipeline *pipeline) {
         if (!atomic_load(&track->assigned))
             continue;
         int64_t low = -1, high = -1;
-        if (rd_kafka_get_watermark_offsets(pipeline->consumer, track->topic, track->partition,
-                                           &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (rd_kafka_get_watermark_offsets(pipeline->consumer, track->topic, track->partition, &low,
+                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
         int64_t from = track->committed >= 0 ? track->committed : low;
@@ -779,8 +783,8 @@ static void *committer_main(void *arg) {
         atomic_store(&pipeline->sink_answered, 1);
         update_ready(pipeline);
     } else if (probed < 0) {
-        host_log(BEAST_LOG_WARN, pipeline->sink.prefix, "probe: %s (not ready until a write succeeds)",
-                 errstr);
+        host_log(BEAST_LOG_WARN, pipeline->sink.prefix,
+                 "probe: %s (not ready until a write succeeds)", errstr);
     }
     while (!atomic_load(&pipeline->finished) && !atomic_load(&pipeline->abandoning)) {
         sleep_interruptible(pipeline, pipeline->commit_interval_us);
@@ -875,8 +879,9 @@ static int pending_push(host_pipeline *pipeline, rd_kafka_message_t *message) {
         pipeline->pending_head = 0;
         pipeline->pending_capacity = capacity;
     }
-    pipeline->pending[(pipeline->pending_head + pipeline->pending_count) %
-                      pipeline->pending_capacity] = (inflight){message, NULL, 0};
+    pipeline
+        ->pending[(pipeline->pending_head + pipeline->pending_count) % pipeline->pending_capacity] =
+        (inflight){message, NULL, 0};
     pipeline->pending_count++;
     return 0;
 }
@@ -895,7 +900,8 @@ static void set_paused(host_pipeline *pipeline, int paused) {
     }
     pipeline->paused = paused;
     host_series_set(pipeline->paused_gauge, paused);
-    host_log(BEAST_LOG_DEBUG, pipeline->conf->name, "%s consumption", paused ? "paused" : "resumed");
+    host_log(BEAST_LOG_DEBUG, pipeline->conf->name, "%s consumption",
+             paused ? "paused" : "resumed");
 }
 
 /* Hands on pending messages in order; returns 1 when none are left. */
@@ -913,9 +919,10 @@ static int drain_pending(host_pipeline *pipeline) {
 static void drop_pending(host_pipeline *pipeline, const rd_kafka_topic_partition_list_t *only) {
     size_t kept = 0;
     for (size_t i = 0; i < pipeline->pending_count; i++) {
-        inflight item = pipeline->pending[(pipeline->pending_head + i) % pipeline->pending_capacity];
-        if (!only || rd_kafka_topic_partition_list_find(only, rd_kafka_topic_name(item.message->rkt),
-                                                        item.message->partition)) {
+        inflight item =
+            pipeline->pending[(pipeline->pending_head + i) % pipeline->pending_capacity];
+        if (!only || rd_kafka_topic_partition_list_find(
+                         only, rd_kafka_topic_name(item.message->rkt), item.message->partition)) {
             rd_kafka_message_destroy(item.message); /* never registered: consumed again later */
             continue;
         }
@@ -1120,9 +1127,8 @@ static void *consumer_main(void *arg) {
 /* Life cycle                                                              */
 /* ---------------------------------------------------------------------- */
 
-static int init_instance(host_pipeline *pipeline, beast_instance *instance,
-                         const host_block *block, const char *data_dir, char *errstr,
-                         size_t errstr_size) {
+static int init_instance(host_pipeline *pipeline, beast_instance *instance, const host_block *block,
+                         const char *data_dir, char *errstr, size_t errstr_size) {
     return host_instance_init(instance, block->plugin, &block->options, pipeline->conf->name,
                               data_dir, errstr, errstr_size);
 }
@@ -1152,7 +1158,8 @@ host_pipeline *host_pipeline_create(const host_pipeline_conf *conf, const char *
     if (init_instance(pipeline, &pipeline->offsets, &conf->offsets, data_dir, errstr,
                       errstr_size) != 0)
         goto fail;
-    pipeline->sink_thread_safe = (conf->sink.plugin->descriptor->flags & BEAST_FLAG_THREAD_SAFE) != 0;
+    pipeline->sink_thread_safe =
+        (conf->sink.plugin->descriptor->flags & BEAST_FLAG_THREAD_SAFE) != 0;
     pipeline->decoder_thread_safe =
         (conf->decoder.plugin->descriptor->flags & BEAST_FLAG_THREAD_SAFE) != 0;
     return pipeline;

@@ -95,8 +95,10 @@ static int read_offsets(offsets_file *store, char *errstr, size_t errstr_size) {
         char end;
         if (sscanf(line, "%511[^\t]\t%d\t%lld%c", topic, &partition, &offset, &end) != 4 ||
             end != '\n' || partition < 0 || offset < 0) {
-            snprintf(errstr, errstr_size, "%s:%d: malformed line (expected topic, partition, "
-                     "offset separated by tabs)", store->path, number);
+            snprintf(errstr, errstr_size,
+                     "%s:%d: malformed line (expected topic, partition, "
+                     "offset separated by tabs)",
+                     store->path, number);
             fclose(file);
             return -1;
         }

@@ -69,7 +69,7 @@ typedef enum beast_log_level {
 
 typedef enum beast_option_type {
     BEAST_OPT_STRING = 1,
-    BEAST_OPT_INT = 2,    /* int64 */
+    BEAST_OPT_INT = 2, /* int64 */
     BEAST_OPT_BOOL = 3,
     BEAST_OPT_DOUBLE = 4, /* an integer in the config is accepted too */
     BEAST_OPT_LIST = 5    /* list or array of strings */
@@ -148,8 +148,8 @@ typedef struct beast_value {
         int64_t i64;
         double f64;
         int64_t timestamp_us;
-        const char *str;                /* STRING, JSON */
-        const uint8_t *bytes;           /* BYTES */
+        const char *str;                    /* STRING, JSON */
+        const uint8_t *bytes;               /* BYTES */
         const struct beast_member *members; /* RECORD */
         const struct beast_value *items;    /* ARRAY */
     } as;
@@ -183,10 +183,10 @@ typedef enum beast_row_status {
 } beast_row_status;
 
 typedef struct beast_row {
-    beast_value value;          /* RECORD */
+    beast_value value; /* RECORD */
     const beast_message *message;
-    beast_row_status status;    /* set by the sink */
-    const char *error;          /* REJECT reason; static or arena memory */
+    beast_row_status status; /* set by the sink */
+    const char *error;       /* REJECT reason; static or arena memory */
 } beast_row;
 
 /* Arena: bump allocation that lives as long as one batch; never freed by
@@ -237,7 +237,8 @@ typedef struct beast_host_api {
 
     /* Logs one line, prefixed by the host with [kind:name:pipeline].
      * @locality any thread */
-    void (*log)(beast_instance *self, beast_log_level level, const char *fmt, ...) BEAST_PRINTF(3, 4);
+    void (*log)(beast_instance *self, beast_log_level level, const char *fmt, ...)
+        BEAST_PRINTF(3, 4);
 
     /* Option values after validation and defaults. Names must be declared in
      * the plugin's option table; an undeclared name returns NULL/0.

@@ -119,8 +119,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot read %s\n", argv[3]);
         return 2;
     }
-    beast_message message = {.topic = "bookings", .partition = 7, .offset = 123456789,
-                             .timestamp_ms = 1764000000000, .value = payload,
+    beast_message message = {.topic = "bookings",
+                             .partition = 7,
+                             .offset = 123456789,
+                             .timestamp_ms = 1764000000000,
+                             .value = payload,
                              .value_len = length};
     beast_arena *arena = host_arena_create(256 * 1024);
     beast_buf body = {0};
@@ -149,8 +152,8 @@ int main(int argc, char **argv) {
             host_buf_append(&body, "{\"rows\":[", 9);
             for (int r = 0; r < BATCH_ROWS; r++) {
                 char id[64];
-                int n = snprintf(id, sizeof(id), "%s{\"insertId\":\"bookings/7/%d\",\"json\":",
-                                 r ? "," : "", r);
+                int n = snprintf(id, sizeof(id),
+                                 "%s{\"insertId\":\"bookings/7/%d\",\"json\":", r ? "," : "", r);
                 host_buf_append(&body, id, (size_t)n);
                 host_json_encode_row(&sink, &body, &rows[r]);
                 host_buf_append(&body, "}", 1);

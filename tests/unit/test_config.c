@@ -27,12 +27,12 @@ static int load_text(host_conf *conf, const char *text) {
     return host_conf_load(conf, config_path, errstr, sizeof(errstr));
 }
 
-#define PIPELINE(extra_sink, extra)                                                               \
-    "pipelines = ( {\n"                                                                           \
-    "  name = \"orders\";\n"                                                                      \
-    "  topics = [ \"orders\" ];\n"                                                                \
-    "  decoder = { plugin = \"json\"; };\n"                                                       \
-    "  sink = { plugin = \"file\"; path = \"/tmp/beast-test-out\"; " extra_sink " };\n" extra    \
+#define PIPELINE(extra_sink, extra)                                                                \
+    "pipelines = ( {\n"                                                                            \
+    "  name = \"orders\";\n"                                                                       \
+    "  topics = [ \"orders\" ];\n"                                                                 \
+    "  decoder = { plugin = \"json\"; };\n"                                                        \
+    "  sink = { plugin = \"file\"; path = \"/tmp/beast-test-out\"; " extra_sink " };\n" extra      \
     "} );\n"
 
 static void expect_error(const char *text, const char *needle) {
@@ -146,16 +146,17 @@ static void test_unknown_plugin_lists_available(void **state) {
 
 static void test_bad_kafka_property(void **state) {
     (void)state;
-    expect_error("kafka = {\n  bootstrap_servers = \"x\";\n  fetch_wait_max_mz = 5;\n};\n" PIPELINE(
-                     "", ""),
-                 ":4: kafka.fetch.wait.max.mz: No such configuration property");
+    expect_error(
+        "kafka = {\n  bootstrap_servers = \"x\";\n  fetch_wait_max_mz = 5;\n};\n" PIPELINE("", ""),
+        ":4: kafka.fetch.wait.max.mz: No such configuration property");
 }
 
 static void test_pipeline_kafka_overrides_top_level(void **state) {
     (void)state;
     host_conf conf;
-    if (load_text(&conf, "kafka = { bootstrap_servers = \"a:1\"; client_rack = \"r1\"; };\n" PIPELINE(
-                             "", "  kafka = { bootstrap_servers = \"b:2\"; };\n")) != 0)
+    if (load_text(&conf,
+                  "kafka = { bootstrap_servers = \"a:1\"; client_rack = \"r1\"; };\n" PIPELINE(
+                      "", "  kafka = { bootstrap_servers = \"b:2\"; };\n")) != 0)
         fail_msg("%s", errstr);
     host_pipeline_conf *pipeline = &conf.pipelines[0];
     int seen = 0;

@@ -34,7 +34,7 @@ static void test_string_escapes_at_every_position(void **state) {
     static const struct {
         char raw;
         const char *escaped;
-    } cases[] = {{'"', "\\\""}, {'\\', "\\\\"}, {'\n', "\\n"}, {'\r', "\\r"},
+    } cases[] = {{'"', "\\\""}, {'\\', "\\\\"},      {'\n', "\\n"},       {'\r', "\\r"},
                  {'\t', "\\t"}, {'\x01', "\\u0001"}, {'\x1f', "\\u001f"}, {'\0', "\\u0000"}};
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         for (size_t position = 0; position < 20; position++) {
@@ -58,10 +58,25 @@ static void test_string_escapes_at_every_position(void **state) {
 
 static void test_doubles_read_back_exactly(void **state) {
     (void)state;
-    const double samples[] = {0,     1,         -1,          52.52,   13.405,  0.05,    -0.5,
-                              1e-7,  123.456789, 1e15,       1e16,    1e300,   -2.5e-300,
-                              0.1,   0.2 + 0.1,  3.141592653589793, 9007199254740993.0,
-                              4.9e-324, 1.7976931348623157e308};
+    const double samples[] = {0,
+                              1,
+                              -1,
+                              52.52,
+                              13.405,
+                              0.05,
+                              -0.5,
+                              1e-7,
+                              123.456789,
+                              1e15,
+                              1e16,
+                              1e300,
+                              -2.5e-300,
+                              0.1,
+                              0.2 + 0.1,
+                              3.141592653589793,
+                              9007199254740993.0,
+                              4.9e-324,
+                              1.7976931348623157e308};
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         beast_value value = {.type = BEAST_TYPE_DOUBLE, .as.f64 = samples[i]};
         const char *text = encode(&value);
@@ -123,8 +138,8 @@ static void test_rows_with_metadata(void **state) {
     (void)state;
     beast_member members[3];
     beast_value items[2];
-    beast_message message = {.topic = "orders.v1", .partition = 3, .offset = 42,
-                             .timestamp_ms = 1764000000123};
+    beast_message message = {
+        .topic = "orders.v1", .partition = 3, .offset = 42, .timestamp_ms = 1764000000123};
     beast_row row = {.value = sample_row(members, items), .message = &message};
     beast_instance instance;
     memset(&instance, 0, sizeof(instance));
@@ -136,9 +151,10 @@ static void test_rows_with_metadata(void **state) {
     instance.metadata_columns = 1;
     buf.len = 0;
     assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
-    const char *prefix = "{\"id\":\"x\",\"list\":[1,null],\"ok\":true,\"message_topic\":\"orders.v1\","
-                         "\"message_partition\":3,\"message_offset\":42,\"message_timestamp\":"
-                         "\"2025-11-24T16:00:00.123000Z\",\"load_time\":\"";
+    const char *prefix =
+        "{\"id\":\"x\",\"list\":[1,null],\"ok\":true,\"message_topic\":\"orders.v1\","
+        "\"message_partition\":3,\"message_offset\":42,\"message_timestamp\":"
+        "\"2025-11-24T16:00:00.123000Z\",\"load_time\":\"";
     assert_true(buf.len > strlen(prefix));
     assert_memory_equal(buf.data, prefix, strlen(prefix));
     assert_int_equal(buf.data[buf.len - 1], '}');

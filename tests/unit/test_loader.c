@@ -33,7 +33,8 @@ static void expect_refused(const char *variant, const char *needle) {
 
 static void test_wrong_abi_major_is_refused(void **state) {
     (void)state;
-    expect_refused("abi", "not binary compatible: host has abi_major = 1, library has abi_major = 2");
+    expect_refused("abi",
+                   "not binary compatible: host has abi_major = 1, library has abi_major = 2");
 }
 
 static void test_wrong_magic_is_refused(void **state) {
@@ -68,9 +69,8 @@ static void test_good_plugin_loads_and_runs(void **state) {
     assert_string_equal(host_config_string(&options, "greeting"), "hello");
     beast_instance instance;
     memset(&instance, 0, sizeof(instance));
-    assert_int_equal(host_instance_init(&instance, plugin, &options, "p", ".", errstr,
-                                        sizeof(errstr)),
-                     0);
+    assert_int_equal(
+        host_instance_init(&instance, plugin, &options, "p", ".", errstr, sizeof(errstr)), 0);
     beast_row row = {.value = {.type = BEAST_TYPE_RECORD}};
     beast_batch batch = {.struct_size = sizeof(batch), .count = 1, .rows = &row};
     assert_int_equal(plugin->descriptor->sink->write(instance.ctx, &batch, errstr, sizeof(errstr)),
@@ -95,9 +95,8 @@ static void test_failing_init_reports_prefix(void **state) {
     options.values[1].integer = 1; /* fail_init */
     beast_instance instance;
     memset(&instance, 0, sizeof(instance));
-    assert_int_equal(host_instance_init(&instance, plugin, &options, "orders", ".", errstr,
-                                        sizeof(errstr)),
-                     -1);
+    assert_int_equal(
+        host_instance_init(&instance, plugin, &options, "orders", ".", errstr, sizeof(errstr)), -1);
     assert_non_null(strstr(errstr, "sink:echo:orders"));
     host_options_free(&options);
 }
@@ -110,7 +109,8 @@ static void test_unknown_name_lists_available(void **state) {
     assert_non_null(strstr(errstr, "no sink plugin \"bigqueryz\""));
     assert_non_null(strstr(errstr, "available: "));
     assert_non_null(strstr(errstr, "file"));
-    const host_plugin *file = host_plugin_find(dir, BEAST_KIND_SINK, "file", errstr, sizeof(errstr));
+    const host_plugin *file =
+        host_plugin_find(dir, BEAST_KIND_SINK, "file", errstr, sizeof(errstr));
     if (!file)
         fail_msg("%s", errstr);
     assert_string_equal(file->descriptor->name, "file");
@@ -124,16 +124,16 @@ static void test_scan_skips_refused(void **state) {
     snprintf(dir, sizeof(dir), "%s/plugins", build_dir());
     const host_plugin **plugins;
     size_t count = 0;
-    assert_true(host_plugin_scan(dir, &plugins, &count, collect_refusal, errstr, sizeof(errstr)) >= 4);
+    assert_true(host_plugin_scan(dir, &plugins, &count, collect_refusal, errstr, sizeof(errstr)) >=
+                4);
     int kinds[4] = {0};
     for (size_t i = 0; i < count; i++)
         kinds[plugins[i]->descriptor->kind]++;
     assert_true(kinds[BEAST_KIND_DECODER] >= 1);
     assert_true(kinds[BEAST_KIND_SINK] >= 1);
     assert_true(kinds[BEAST_KIND_OFFSETS] >= 2);
-    assert_int_equal(host_plugin_scan("/nonexistent-dir", &plugins, &count, NULL, errstr,
-                                      sizeof(errstr)),
-                     -1);
+    assert_int_equal(
+        host_plugin_scan("/nonexistent-dir", &plugins, &count, NULL, errstr, sizeof(errstr)), -1);
     assert_non_null(strstr(errstr, "/nonexistent-dir"));
 }
 
