@@ -31,6 +31,8 @@ const beast_option host_pipeline_options[] = {
      "how often acknowledged offsets are committed"},
     {"max_inflight_per_partition", BEAST_OPT_INT, "16384", 0,
      "unacknowledged messages one partition may have before it is paused"},
+    {"pause_after_ms", BEAST_OPT_INT, "1000", 0,
+     "a hand-off blocked this long pauses the partitions (shorter waits keep the prefetch)"},
     {"rebalance_drain_ms", BEAST_OPT_INT, "10000", 0,
      "on revoke, wait this long for in-flight messages before committing and releasing"},
     {NULL, 0, NULL, 0, NULL}};
@@ -264,7 +266,8 @@ static int load_pipeline(host_conf *conf, const config_setting_t *setting, size_
                   {"queue_size", 2, 1 << 24},
                   {"commit_interval_ms", 10, 3600000},
                   {"max_inflight_per_partition", 16, 1 << 24},
-                  {"rebalance_drain_ms", 0, 3600000}};
+                  {"rebalance_drain_ms", 0, 3600000},
+                  {"pause_after_ms", 0, 60000}};
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         int64_t value = host_config_int(settings, limits[i].key);
         if (value < limits[i].min || value > limits[i].max) {

@@ -104,6 +104,10 @@ struct host_pipeline {
     _Atomic int sink_answered;
     int threads_started;
     int skip_close; /* destroy the consumer without rd_kafka_consumer_close */
+    _Atomic int final_commit_failed;
+    _Atomic int consumer_done; /* the consumer thread has committed and closed */
+    int64_t pause_after_us;
+    int64_t stalled_since; /* consumer thread: when a hand-off first failed, 0 = not stalled */
     _Atomic uint64_t abandoned_messages;
     pthread_mutex_t wait_lock;
     pthread_cond_t wait_cond; /* backoff sleeps; broadcast on abandon */
@@ -113,7 +117,7 @@ struct host_pipeline {
     int64_t linger_us, backoff_us, backoff_max_us, commit_interval_us, rebalance_drain_us;
 
     host_series *consumed, *written, *dlq_rows, *decode_errors, *retries, *sink_ok, *sink_retry,
-        *depth_decode, *depth_sink, *paused_gauge;
+        *depth_decode, *depth_sink, *paused_gauge, *backpressure_gauge;
     host_histogram *batch_latency;
 };
 
@@ -716,8 +720,9 @@ static void update_lag(host_pipeline *pipeline) {
 /* Commits, for every tracked partition that is assigned (or only the ones
  * in `only`, when given), the acknowledged next-offset if it moved.
  * @locality committer or consumer thread */
-static void commit_acknowledged(host_pipeline *pipeline,
-                                const rd_kafka_topic_partition_list_t *only) {
+static int commit_acknowledged(host_pipeline *pipeline,
+                               const rd_kafka_topic_partition_list_t *only) {
+    int status = 0;
     pthread_mutex_lock(&pipeline->commit_lock);
     size_t capacity = 64, count = 0;
     beast_offset *offsets = malloc(capacity * sizeof(*offsets));
@@ -762,15 +767,20 @@ static void commit_acknowledged(host_pipeline *pipeline,
             free(offsets);
             free(tracks);
             pipeline_fail(pipeline, "offset store: %s", errstr);
-            return;
+            return -1;
         } else {
+            status = -1;
             host_log(BEAST_LOG_WARN, pipeline->offsets.prefix,
-                     "commit of %zu partitions failed (%s); will retry", count, errstr);
+                     only ? "commit of %zu revoked partitions failed (%s): the next owner "
+                            "re-delivers from the previous commit (duplicates, no loss)"
+                          : "commit of %zu partitions failed (%s); will retry",
+                     count, errstr);
         }
     }
     free(offsets);
     free(tracks);
     pthread_mutex_unlock(&pipeline->commit_lock);
+    return status;
 }
 
 static void *committer_main(void *arg) {
@@ -902,6 +912,17 @@ static void set_paused(host_pipeline *pipeline, int paused) {
     host_series_set(pipeline->paused_gauge, paused);
     host_log(BEAST_LOG_DEBUG, pipeline->conf->name, "%s consumption",
              paused ? "paused" : "resumed");
+}
+
+/* Marks the start or end of a stall (a hand-off that had to wait). */
+static void set_stalled(host_pipeline *pipeline, int stalled) {
+    if (stalled && !pipeline->stalled_since) {
+        pipeline->stalled_since = host_monotonic_us();
+        host_series_set(pipeline->backpressure_gauge, 1);
+    } else if (!stalled && pipeline->stalled_since) {
+        pipeline->stalled_since = 0;
+        host_series_set(pipeline->backpressure_gauge, 0);
+    }
 }
 
 /* Hands on pending messages in order; returns 1 when none are left. */
@@ -1058,8 +1079,22 @@ static void *consumer_main(void *arg) {
     rd_kafka_t *consumer = pipeline->consumer;
     int64_t last_error_log = 0;
     while (!atomic_load(&pipeline->stopping)) {
-        if (pipeline->pending_count)
-            drain_pending(pipeline);
+        if (pipeline->pending_count && drain_pending(pipeline))
+            set_stalled(pipeline, 0);
+        if (pipeline->pending_count && !pipeline->paused) {
+            /* Backpressure. Pausing makes librdkafka drop what it has
+             * prefetched and refetch it after the resume, so first just
+             * wait for room without polling; only a stall longer than
+             * pause_after_ms (a slow or dead sink) pauses the partitions,
+             * and then the loop keeps polling to stay in the group. */
+            set_stalled(pipeline, 1);
+            if (host_monotonic_us() - pipeline->stalled_since < pipeline->pause_after_us) {
+                struct timespec pause = {0, 1000 * 1000};
+                nanosleep(&pause, NULL);
+                continue;
+            }
+            set_paused(pipeline, 1);
+        }
         if (pipeline->paused && !pipeline->pending_count) {
             /* Resume once the rings have room again (hysteresis: half). */
             int room = 1;
@@ -1090,7 +1125,7 @@ static void *consumer_main(void *arg) {
                 rd_kafka_message_destroy(message);
                 break;
             }
-            set_paused(pipeline, 1);
+            set_stalled(pipeline, 1);
         }
     }
     /* Stop fetching; what was never handed on is consumed again later. */
@@ -1108,18 +1143,34 @@ static void *consumer_main(void *arg) {
         if (message)
             rd_kafka_message_destroy(message);
     }
-    /* Acknowledged means written: committing it is right even after a failure. */
-    commit_acknowledged(pipeline, NULL);
-    if (!atomic_load(&pipeline->assigned_once) &&
-        strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0) {
+    /* Acknowledged means written: committing it is right even after a
+     * failure. Retry until it goes through or the shutdown deadline makes
+     * the main thread abandon; then say what it means. */
+    while (commit_acknowledged(pipeline, NULL) != 0) {
+        if (atomic_load(&pipeline->abandoning)) {
+            atomic_store(&pipeline->final_commit_failed, 1);
+            host_log(BEAST_LOG_ERROR, pipeline->conf->name,
+                     "final commit failed: rows already written will be consumed and written "
+                     "again after a restart (duplicates, no loss)");
+            break;
+        }
+        sleep_interruptible(pipeline, 200000);
+    }
+    if (atomic_load(&pipeline->final_commit_failed)) {
+        /* The group coordinator is unreachable: a close handshake would
+         * only wait for it. */
+        pipeline->skip_close = 1;
+    } else if (!atomic_load(&pipeline->assigned_once) &&
+               strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0) {
         /* librdkafka < 2.3 asserts when a cooperative-sticky consumer is
          * closed before its first assignment (librdkafka issue 4312). With
          * nothing assigned there is nothing to commit or revoke: destroy
          * without the close handshake; the group drops the member. */
         pipeline->skip_close = 1;
-        return NULL;
+    } else {
+        rd_kafka_consumer_close(consumer);
     }
-    rd_kafka_consumer_close(consumer);
+    atomic_store(&pipeline->consumer_done, 1);
     return NULL;
 }
 
@@ -1181,6 +1232,7 @@ static void make_series(host_pipeline *pipeline) {
     pipeline->decode_errors = host_metric("beast_decode_errors_total", HOST_COUNTER, labels);
     pipeline->retries = host_metric("beast_sink_retries_total", HOST_COUNTER, labels);
     pipeline->paused_gauge = host_metric("beast_consumer_paused", HOST_GAUGE, labels);
+    pipeline->backpressure_gauge = host_metric("beast_backpressure", HOST_GAUGE, labels);
     pipeline->batch_latency = host_histogram_get("beast_batch_latency_seconds", labels);
     char more[320];
     snprintf(more, sizeof(more), "%s,code=\"ok\"", labels);
@@ -1200,6 +1252,7 @@ static rd_kafka_t *create_consumer(host_pipeline *pipeline, char *errstr, size_t
     static const char *const defaults[][2] = {{"enable.auto.commit", "false"},
                                               {"enable.auto.offset.store", "false"},
                                               {"auto.offset.reset", "earliest"},
+                                              {"queued.max.messages.kbytes", "16384"},
                                               {"enable.partition.eof", "false"}};
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(kafka_conf, defaults[i][0], defaults[i][1], NULL, 0);
@@ -1237,6 +1290,7 @@ int host_pipeline_start(host_pipeline *pipeline, char *errstr, size_t errstr_siz
     pipeline->backoff_max_us = host_config_int(sink, "retry_backoff_max_ms") * 1000;
     pipeline->commit_interval_us = host_config_int(settings, "commit_interval_ms") * 1000;
     pipeline->rebalance_drain_us = host_config_int(settings, "rebalance_drain_ms") * 1000;
+    pipeline->pause_after_us = host_config_int(settings, "pause_after_ms") * 1000;
     pipeline->decoder_count = (int)host_config_int(settings, "decoder_workers");
     pipeline->sink_count = (int)host_config_int(sink, "workers");
     make_series(pipeline);
@@ -1328,9 +1382,9 @@ void host_pipeline_abandon(host_pipeline *pipeline) {
 }
 
 int host_pipeline_finished(host_pipeline *pipeline) {
-    /* Sinks done (or abandoned) and the consumer thread has closed. */
-    return atomic_load(&pipeline->sinks_done) ||
-           (atomic_load(&pipeline->abandoning) && pipeline->sinks_running == 0);
+    /* The consumer thread ends last: after the sinks, the final commit and
+     * the consumer close (or after giving up on them when abandoning). */
+    return !pipeline->threads_started || atomic_load(&pipeline->consumer_done);
 }
 
 int host_pipeline_probe_sink(host_pipeline *pipeline, char *errstr, size_t errstr_size) {
@@ -1345,7 +1399,9 @@ int host_pipeline_probe_sink(host_pipeline *pipeline, char *errstr, size_t errst
     return result == BEAST_OK ? 1 : -1;
 }
 
-int host_pipeline_failed(host_pipeline *pipeline) { return atomic_load(&pipeline->failed); }
+int host_pipeline_failed(host_pipeline *pipeline) {
+    return atomic_load(&pipeline->failed) || atomic_load(&pipeline->final_commit_failed);
+}
 
 uint64_t host_pipeline_destroy(host_pipeline *pipeline) {
     if (pipeline->threads_started) {

@@ -1,14 +1,19 @@
 # pipeline_lib.sh — helpers for tests that run beast against the Kafka mock
 # with the file sink. Sourced after tests/lib.sh.
 
-# write_file_pipeline_config FILE TOPIC OUT_DIR [OFFSETS_PLUGIN] [EXTRA_PIPELINE_LINES]
+# write_file_pipeline_config FILE TOPIC OUT_DIR [OFFSETS] [EXTRA_PIPELINE_LINES] [EXTRA_TOP_LINES]
+# OFFSETS is a plugin name ("kafka", the default, or "file") or a whole
+# block such as '{ plugin = "file"; path = "/x/events.offsets"; }'.
+# EXTRA_TOP_LINES go at the top level, e.g. "$(metrics_config "$PORT")".
 write_file_pipeline_config() {
-  local file="$1" topic="$2" out="$3" offsets="${4:-kafka}" extra="${5:-}"
+  local file="$1" topic="$2" out="$3" offsets="${4:-kafka}" extra="${5:-}" top="${6:-}"
+  [[ "$offsets" == \{* ]] || offsets="{ plugin = \"$offsets\"; }"
   cat >"$file" <<CONF
 plugin_dir = "$O/plugins";
 data_dir   = "$TEST_TMP/data";
 log_level  = "info";
 shutdown_timeout_s = 20;
+$top
 kafka = {
   bootstrap_servers = "$MOCK_BOOTSTRAP";
   session_timeout_ms = 6000;
@@ -21,7 +26,7 @@ pipelines = (
     commit_interval_ms = 200;
     decoder = { plugin = "json"; };
     sink    = { plugin = "file"; path = "$out"; batch_rows = 500; linger_ms = 50; workers = 2; };
-    offsets = { plugin = "$offsets"; };
+    offsets = $offsets;
     dlq     = { plugin = "file"; path = "$TEST_TMP/dlq"; };
     $extra
   }
@@ -87,15 +92,96 @@ beast_start() {
   cleanup_add "kill -9 $BEAST_PID 2>/dev/null"
 }
 
-# beast_stop: SIGTERM, expect exit 0 within 30 s.
+# beast_stop [PID]: SIGTERM to PID (default $BEAST_PID), expect exit 0
+# within 30 s. PID must be a child of this shell (from beast_start).
 beast_stop() {
-  kill -TERM "$BEAST_PID"
+  local pid="${1:-$BEAST_PID}"
+  kill -TERM "$pid"
   local waited=0
-  while kill -0 "$BEAST_PID" 2>/dev/null; do
+  while kill -0 "$pid" 2>/dev/null; do
     sleep 0.2; waited=$((waited + 1))
-    [ "$waited" -gt 150 ] && fail "beast did not exit within 30 s of SIGTERM"
+    [ "$waited" -gt 150 ] && fail "beast (pid $pid) did not exit within 30 s of SIGTERM"
   done
-  wait "$BEAST_PID"
+  wait "$pid"
   local rc=$?
-  [ "$rc" -eq 0 ] || fail "beast exited $rc after SIGTERM (expected 0)"
+  [ "$rc" -eq 0 ] || fail "beast (pid $pid) exited $rc after SIGTERM (expected 0)"
+}
+
+# metrics_config PORT: the top-level config line serving /metrics on PORT.
+metrics_config() {
+  echo "metrics = { listen = \"127.0.0.1:$1\"; };"
+}
+
+# metric_value PORT NAME: the sum of every series NAME{...} on beast's
+# /metrics at 127.0.0.1:PORT, as an integer. NAME may carry the start of a
+# label set to pick series: 'beast_queue_depth{pipeline="events",stage="decode"'.
+# Prints nothing (and returns 1) when the page cannot be fetched or has no
+# such series.
+metric_value() {
+  local page
+  page=$(curl -sf --max-time 3 "http://127.0.0.1:$1/metrics") || return 1
+  awk -v name="$2" '
+    /^#/ { next }
+    (index(name, "{") ? index($1, name) == 1 : (index($1, name "{") == 1 || $1 == name)) {
+      sum += $NF; found = 1
+    }
+    END { if (found) printf "%.0f\n", sum; else exit 1 }' <<<"$page"
+}
+
+# check_committed_at_high TOPIC GROUP: every partition of TOPIC has a
+# message and GROUP's committed offset equals its high watermark.
+check_committed_at_high() {
+  local topic="$1" group="$2" partition _low high committed lines=0
+  while read -r partition _low high committed; do
+    lines=$((lines + 1))
+    [ "$high" -gt 0 ] || fail "partition $partition of $topic is empty (high watermark $high)"
+    [ "$committed" -eq "$high" ] ||
+      fail "partition $partition: group $group committed $committed, high watermark is $high"
+  done < <("$O/bin/beast-kafka-offsets" --brokers "$MOCK_BOOTSTRAP" --topic "$topic" --group "$group" | grep -E '^[0-9]')
+  [ "$lines" -gt 0 ] || fail "beast-kafka-offsets listed no partitions of $topic"
+}
+
+# high_watermarks TOPIC: "partition high" per line.
+high_watermarks() {
+  "$O/bin/beast-kafka-offsets" --brokers "$MOCK_BOOTSTRAP" --topic "$1" | awk '/^[0-9]/ { print $1, $3 }'
+}
+
+# assemble_plugin_dir DIR: a plugin dir with every built plugin plus the
+# test sink "echo" (tests/plugins/test_plugin.c: options delay_ms, out).
+assemble_plugin_dir() {
+  local dir="$1" so
+  [ -f "$O/tests/plugins/good/sink_echo.so" ] || fail "$O/tests/plugins/good/sink_echo.so not built (make unit)"
+  mkdir -p "$dir"
+  for so in "$O"/plugins/*.so; do
+    ln -sf "$so" "$dir/"
+  done
+  ln -sf "$O/tests/plugins/good/sink_echo.so" "$dir/sink_echo.so"
+}
+
+# rss_kb PID: the process's resident set size in kB (empty once it is gone).
+rss_kb() {
+  awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# merge_out_dirs DEST TOPIC PARTITIONS DIR...: DEST/TOPIC-P.ndjson becomes
+# the concatenation of every DIR's TOPIC-P.ndjson (for several processes
+# sharing a group, each with its own out dir); then the one-dir helpers
+# above (distinct_rows, check_every_offset, ...) apply to DEST.
+merge_out_dirs() {
+  local dest="$1" topic="$2" partitions="$3" p dir
+  shift 3
+  mkdir -p "$dest"
+  for ((p = 0; p < partitions; p++)); do
+    for dir in "$@"; do
+      [ -f "$dir/$topic-$p.ndjson" ] && cat "$dir/$topic-$p.ndjson"
+    done >"$dest/$topic-$p.ndjson"
+  done
+}
+
+# log_assigned_last LOG: the partition count of the last "assigned N
+# partitions" line in a beast log (0 if none).
+log_assigned_last() {
+  local n
+  n=$(grep -o 'assigned [0-9]* partitions' "$1" 2>/dev/null | tail -1 | awk '{ print $2 }')
+  echo "${n:-0}"
 }

@@ -2,7 +2,9 @@
  * beast-load: produces N synthetic events to a Kafka topic as fast as it can
  * (or at --rate msg/s), for tests, the demo and benchmarks. Message i goes to
  * partition i % P with key "k<i>", so every partition gets an equal share; the
- * payload comes from the chosen format (payload.h).
+ * payload comes from the chosen format (payload.h). --invalid-every N makes
+ * every Nth message one the decoder must refuse (and marks it with a header);
+ * --headers gives every message Kafka headers.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,7 +40,17 @@ typedef struct load_args {
     size_t size;
     const char *properties[LOAD_MAX_PROPERTIES]; /* "key=value", from --property */
     int property_count;
+    uint64_t invalid_every; /* message i is invalid when i % N == N - 1; 0 = none */
+    bool headers;           /* every message carries beast-seq and beast-source headers */
 } load_args;
+
+/* What produce_block() needs to know about the run, and what it counts. */
+typedef struct load_plan {
+    const load_args *args;
+    const load_payload_format *format;
+    void *format_state;
+    uint64_t invalid_produced; /* messages given an invalid payload so far */
+} load_plan;
 
 /* Delivery outcome, updated by on_delivery() and on_error() from rd_kafka_poll(). */
 typedef struct load_delivery {
@@ -78,12 +90,19 @@ static void print_usage(FILE *out) {
     fprintf(out,
             "usage: beast-load --brokers B --topic T --format %s --count N\n"
             "                  [--rate R] [--size BYTES] [--property KEY=VALUE]...\n"
+            "                  [--invalid-every N] [--headers]\n"
             "  Produces N synthetic events to every partition of T in turn (message i\n"
             "  to partition i %% P, key \"k<i>\"), waits for all deliveries, prints a summary.\n"
             "  --rate R       at most R messages per second (default: unlimited)\n"
             "  --size BYTES   pad each payload to BYTES (default: natural size, ~220 B)\n"
             "  --property K=V a librdkafka producer property (repeatable), e.g.\n"
             "                 compression.codec=lz4\n"
+            "  --invalid-every N  message i with i %% N == N-1 gets a payload the decoder\n"
+            "                 must refuse (json: the object cut to half its length) and\n"
+            "                 the header \"beast-test: invalid\"; the summary ends with\n"
+            "                 \", <count> invalid\"\n"
+            "  --headers      every message gets the headers \"beast-seq: <i>\" and\n"
+            "                 \"beast-source: beast-load\"\n"
             "  exit: 0 all delivered, 1 a delivery or Kafka error, 2 bad arguments\n",
             formats);
 }
@@ -116,6 +135,8 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
         {"rate", required_argument, NULL, 'r'},
         {"size", required_argument, NULL, 's'},
         {"property", required_argument, NULL, 'X'},
+        {"invalid-every", required_argument, NULL, 'i'},
+        {"headers", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,7 +146,7 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
 
     memset(args, 0, sizeof(*args));
     opterr = 0;
-    while ((option = getopt_long(argc, argv, ":b:t:f:n:r:s:X:h", long_options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, ":b:t:f:n:r:s:X:i:Hh", long_options, NULL)) != -1) {
         switch (option) {
         case 'b':
             args->brokers = optarg;
@@ -177,6 +198,16 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
             }
             args->properties[args->property_count++] = optarg;
             break;
+        case 'i':
+            if (parse_uint_range(optarg, 1, UINT64_MAX / 2, &args->invalid_every) != 0) {
+                snprintf(errstr, errstr_size, "--invalid-every \"%s\": must be a positive integer",
+                         optarg);
+                return -1;
+            }
+            break;
+        case 'H':
+            args->headers = true;
+            break;
         case 'h':
             print_usage(stdout);
             return 1;
@@ -204,6 +235,11 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
         list_payload_formats(formats, sizeof(formats));
         snprintf(errstr, errstr_size, "--format \"%s\": unknown format (known: %s)", args->format,
                  formats);
+        return -1;
+    }
+    if (args->invalid_every > 0 && find_payload_format(args->format)->write_invalid == NULL) {
+        snprintf(errstr, errstr_size, "--invalid-every: format \"%s\" cannot make invalid payloads",
+                 args->format);
         return -1;
     }
     return 0;
@@ -413,31 +449,101 @@ static int enqueue_partition(rd_kafka_t *handle, rd_kafka_topic_t *topic, int32_
     return 0;
 }
 
+/* Message `seq` gets the invalid payload and the "beast-test" header. */
+static bool is_invalid(const load_args *args, uint64_t seq) {
+    return args->invalid_every > 0 && seq % args->invalid_every == args->invalid_every - 1;
+}
+
+/*
+ * Hands one message with headers to librdkafka's queue (produce_batch()
+ * cannot carry headers), polling while the queue is full. The payload and
+ * key are copied. Returns 0, or -1 with a reason in errstr.
+ */
+static int enqueue_with_headers(rd_kafka_t *handle, rd_kafka_topic_t *topic, int32_t partition,
+                                const rd_kafka_message_t *message, uint64_t seq, bool invalid,
+                                bool seq_headers, char *errstr, size_t errstr_size) {
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(3);
+    rd_kafka_resp_err_t err;
+
+    if (invalid)
+        rd_kafka_header_add(headers, "beast-test", -1, "invalid", -1);
+    if (seq_headers) {
+        char text[24];
+        int length = snprintf(text, sizeof(text), "%" PRIu64, seq);
+
+        rd_kafka_header_add(headers, "beast-seq", -1, text, length);
+        rd_kafka_header_add(headers, "beast-source", -1, "beast-load", -1);
+    }
+    for (;;) {
+        /* On success librdkafka owns `headers`; on failure we still do. */
+        err = rd_kafka_producev(handle, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_VALUE(message->payload, message->len),
+                                RD_KAFKA_V_KEY(message->key, message->key_len),
+                                RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return 0;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(headers);
+            snprintf(errstr, errstr_size, "producing to topic \"%s\" partition %" PRId32 ": %s",
+                     rd_kafka_topic_name(topic), partition, rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(handle, 10);
+    }
+}
+
 /*
  * Produces messages [first, first + count) of a total of `partitions`:
- * message i to partition i % partitions. Returns 0, or -1 with a reason.
+ * message i to partition i % partitions, in order of i within a partition
+ * (messages with headers go one by one between batches of plain ones).
+ * Counts invalid payloads in plan->invalid_produced.
+ * Returns 0, or -1 with a reason.
  */
 static int produce_block(rd_kafka_t *handle, rd_kafka_topic_t *topic, int partitions,
-                         const load_payload_format *format, void *format_state, load_block *block,
-                         uint64_t first, uint64_t count, char *errstr, size_t errstr_size) {
+                         load_plan *plan, load_block *block, uint64_t first, uint64_t count,
+                         char *errstr, size_t errstr_size) {
+    const load_args *args = plan->args;
+
     for (int partition = 0; partition < partitions; partition++) {
-        uint64_t seq = first + ((uint64_t)partition + partitions - first % (uint64_t)partitions) %
-                                   (uint64_t)partitions;
+        uint64_t first_seq =
+            first + ((uint64_t)partition + partitions - first % (uint64_t)partitions) %
+                        (uint64_t)partitions;
+        uint64_t seq = first_seq;
         size_t used = 0;
+        size_t plain_start = 0; /* first message not yet enqueued */
 
         for (; seq < first + count; seq += (uint64_t)partitions, used++) {
             rd_kafka_message_t *message = &block->messages[used];
             char *payload = block->payloads + used * block->payload_stride;
             char *key = block->keys + used * LOAD_KEY_STRIDE;
+            bool invalid = is_invalid(args, seq);
 
             memset(message, 0, sizeof(*message));
             message->payload = payload;
-            message->len = format->write(format_state, seq, payload, block->payload_stride);
+            message->len = invalid ? plan->format->write_invalid(plan->format_state, seq, payload,
+                                                                 block->payload_stride)
+                                   : plan->format->write(plan->format_state, seq, payload,
+                                                         block->payload_stride);
             message->key = key;
             message->key_len = (size_t)snprintf(key, LOAD_KEY_STRIDE, "k%" PRIu64, seq);
+            if (invalid)
+                plan->invalid_produced++;
+            if (!invalid && !args->headers)
+                continue;
+            /* Keep the partition's order: the plain ones before this first. */
+            if (used > plain_start &&
+                enqueue_partition(handle, topic, partition, block->messages + plain_start,
+                                  used - plain_start, errstr, errstr_size) != 0)
+                return -1;
+            if (enqueue_with_headers(handle, topic, partition, message, seq, invalid, args->headers,
+                                     errstr, errstr_size) != 0)
+                return -1;
+            plain_start = used + 1;
         }
-        if (used > 0 && enqueue_partition(handle, topic, partition, block->messages, used, errstr,
-                                          errstr_size) != 0)
+        if (used > plain_start &&
+            enqueue_partition(handle, topic, partition, block->messages + plain_start,
+                              used - plain_start, errstr, errstr_size) != 0)
             return -1;
     }
     rd_kafka_poll(handle, 0);
@@ -449,9 +555,10 @@ static int produce_block(rd_kafka_t *handle, rd_kafka_topic_t *topic, int partit
  * Returns 0 when all were delivered, or -1 with a reason in errstr.
  * Sets *partitions_out and *seconds_out for the summary.
  */
-static int run_load(const load_args *args, int *partitions_out, double *seconds_out, char *errstr,
-                    size_t errstr_size) {
+static int run_load(const load_args *args, int *partitions_out, double *seconds_out,
+                    uint64_t *invalid_out, char *errstr, size_t errstr_size) {
     const load_payload_format *format = find_payload_format(args->format);
+    load_plan plan = {.args = args, .format = format};
     load_payload_options payload_options = {.target_size = args->size};
     load_delivery delivery = {0};
     load_rate_limit limit = {0};
@@ -473,6 +580,7 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
         return -1;
     if (format->create(&format_state, &payload_options, errstr, errstr_size) != 0)
         goto done;
+    plan.format_state = format_state;
     topic = rd_kafka_topic_new(handle, args->topic, NULL);
     if (topic == NULL) {
         snprintf(errstr, errstr_size, "topic \"%s\": %s", args->topic,
@@ -515,14 +623,15 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
         /* Never offer more than the queue holds: produce_batch() would refuse the excess. */
         while (rd_kafka_outq_len(handle) + (int)count > LOAD_QUEUE_MESSAGES)
             rd_kafka_poll(handle, 5);
-        if (produce_block(handle, topic, partitions, format, format_state, &block, produced, count,
-                          errstr, errstr_size) != 0)
+        if (produce_block(handle, topic, partitions, &plan, &block, produced, count, errstr,
+                          errstr_size) != 0)
             goto done;
         produced += count;
     }
     while (rd_kafka_outq_len(handle) > 0)
         rd_kafka_poll(handle, 50);
     *seconds_out = monotonic_seconds() - started;
+    *invalid_out = plan.invalid_produced;
 
     if (delivery.failed > 0) {
         snprintf(errstr, errstr_size,
@@ -548,6 +657,7 @@ int main(int argc, char **argv) {
     char errstr[512];
     int partitions = 0;
     double seconds = 0;
+    uint64_t invalid = 0;
     int parsed = parse_args(argc, argv, &args, errstr, sizeof(errstr));
 
     if (parsed == 1)
@@ -556,12 +666,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "beast-load: %s\n", errstr);
         return 2;
     }
-    if (run_load(&args, &partitions, &seconds, errstr, sizeof(errstr)) != 0) {
+    if (run_load(&args, &partitions, &seconds, &invalid, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "beast-load: %s\n", errstr);
         return 1;
     }
-    printf("produced %" PRIu64 " messages to %s (%d partitions) in %.2f s, %.0f msg/s\n",
-           args.count, args.topic, partitions, seconds,
-           seconds > 0 ? (double)args.count / seconds : 0.0);
+    printf("produced %" PRIu64 " messages to %s (%d partitions) in %.2f s, %.0f msg/s", args.count,
+           args.topic, partitions, seconds, seconds > 0 ? (double)args.count / seconds : 0.0);
+    if (args.invalid_every > 0)
+        printf(", %" PRIu64 " invalid", invalid);
+    putchar('\n');
     return 0;
 }

@@ -8,6 +8,7 @@
 
 static const load_payload_format *const payload_formats[] = {
     &load_payload_json,
+    &load_payload_proto,
 };
 
 #define PAYLOAD_FORMAT_COUNT (sizeof(payload_formats) / sizeof(payload_formats[0]))

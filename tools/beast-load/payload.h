@@ -26,6 +26,9 @@ typedef struct load_payload_options {
  * write:      writes message `seq`'s payload into out (out_size bytes, not
  *             NUL-terminated) and returns its length; the same seq and options
  *             give the same bytes. Returns 0 only if out_size < max_length().
+ * write_invalid: optional (NULL: the format cannot make invalid payloads).
+ *             Like write(), but the bytes are ones the format's decoder must
+ *             refuse (e.g. a truncated object); same seq, same bytes.
  * destroy:    frees the state made by create().
  */
 typedef struct load_payload_format {
@@ -34,10 +37,12 @@ typedef struct load_payload_format {
                   size_t errstr_size);
     size_t (*max_length)(const void *state);
     size_t (*write)(void *state, uint64_t seq, char *out, size_t out_size);
+    size_t (*write_invalid)(void *state, uint64_t seq, char *out, size_t out_size);
     void (*destroy)(void *state);
 } load_payload_format;
 
 extern const load_payload_format load_payload_json;
+extern const load_payload_format load_payload_proto; /* schemas/booking.proto */
 
 /* Returns the format called `name`, or NULL if there is none. */
 const load_payload_format *find_payload_format(const char *name);

@@ -178,6 +178,15 @@ static size_t write_json(void *state_in, uint64_t seq, char *out, size_t out_siz
     return (size_t)(end - out);
 }
 
+/*
+ * Message `seq` as write_json() makes it, cut to half its length: a proper
+ * prefix of a JSON object is never valid JSON (its closing brace is missing),
+ * so a strict decoder must refuse it. The cut is usually mid-token.
+ */
+static size_t write_invalid_json(void *state, uint64_t seq, char *out, size_t out_size) {
+    return write_json(state, seq, out, out_size) / 2;
+}
+
 static void destroy_json(void *state) { free(state); }
 
 const load_payload_format load_payload_json = {
@@ -185,5 +194,6 @@ const load_payload_format load_payload_json = {
     .create = create_json,
     .max_length = max_json_length,
     .write = write_json,
+    .write_invalid = write_invalid_json,
     .destroy = destroy_json,
 };
