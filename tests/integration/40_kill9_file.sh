@@ -10,7 +10,7 @@ KILLS=${KILLS:-3}
 mock_start --topic events:4
 write_file_pipeline_config "$TEST_TMP/beast.conf" events "$TEST_TMP/out"
 "$O/bin/beast-load" --brokers "$MOCK_BOOTSTRAP" --topic events --format json --count 50000 \
-  --rate 3000 >"$TEST_TMP/load.log" 2>&1 &
+  --rate 1500 >"$TEST_TMP/load.log" 2>&1 &
 LOAD_PID=$!
 cleanup_add "kill $LOAD_PID 2>/dev/null"
 
