@@ -20,12 +20,12 @@ grep -Eq '^ +path +string +\(required\)' <<<"$out" || fail "sink file's required
 grep -Eq '^ +fsync +bool += true' <<<"$out" || fail "option default not shown"
 grep -Eq '^ +batch_rows +int += 500' <<<"$out" || fail "host sink keys not shown"
 
-BEAST_PLUGIN_DIR="$O/plugins" KAFKA_BROKERS=127.0.0.1:9 "$BEAST" check -c beast.conf >"$TEST_TMP/check.out" 2>&1 ||
+BEAST_PLUGIN_DIR="$O/plugins" BEAST_SCHEMAS="$O/schemas" KAFKA_BROKERS=127.0.0.1:9 "$BEAST" check -c beast.conf >"$TEST_TMP/check.out" 2>&1 ||
   fail "beast check -c beast.conf failed: $(cat "$TEST_TMP/check.out")"
 
 sed 's/batch_rows/batch_rowz/' beast.conf >"$TEST_TMP/typo.conf"
 line=$(grep -n batch_rowz "$TEST_TMP/typo.conf" | head -1 | cut -d: -f1)
-BEAST_PLUGIN_DIR="$O/plugins" "$BEAST" check -c "$TEST_TMP/typo.conf" >"$TEST_TMP/typo.out" 2>&1
+BEAST_PLUGIN_DIR="$O/plugins" BEAST_SCHEMAS="$O/schemas" "$BEAST" check -c "$TEST_TMP/typo.conf" >"$TEST_TMP/typo.out" 2>&1
 rc=$?
 [ "$rc" -eq 2 ] || fail "misspelt key: exit $rc, expected 2"
 grep -q "typo.conf:$line: pipelines\..*\.sink\.batch_rowz: unknown key" "$TEST_TMP/typo.out" ||
