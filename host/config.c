@@ -262,12 +262,9 @@ static int load_pipeline(host_conf *conf, const config_setting_t *setting, size_
     static const struct {
         const char *key;
         int64_t min, max;
-    } limits[] = {{"decoder_workers", 1, 64},
-                  {"queue_size", 2, 1 << 24},
-                  {"commit_interval_ms", 10, 3600000},
-                  {"max_inflight_per_partition", 16, 1 << 24},
-                  {"rebalance_drain_ms", 0, 3600000},
-                  {"pause_after_ms", 0, 60000}};
+    } limits[] = {{"decoder_workers", 1, 64},          {"queue_size", 2, 1 << 24},
+                  {"commit_interval_ms", 10, 3600000}, {"max_inflight_per_partition", 16, 1 << 24},
+                  {"rebalance_drain_ms", 0, 3600000},  {"pause_after_ms", 0, 60000}};
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         int64_t value = host_config_int(settings, limits[i].key);
         if (value < limits[i].min || value > limits[i].max) {

@@ -75,8 +75,10 @@ static void put_location(writer *w, uint32_t field, uint64_t seq, int which) {
     static const struct {
         const char *city;
         double lat, lon;
-    } cities[] = {{"Jakarta", -6.2088, 106.8456}, {"Bandung", -6.9175, 107.6191},
-                  {"Surabaya", -7.2575, 112.7521}, {"Bali", -8.4095, 115.1889}};
+    } cities[] = {{"Jakarta", -6.2088, 106.8456},
+                  {"Bandung", -6.9175, 107.6191},
+                  {"Surabaya", -7.2575, 112.7521},
+                  {"Bali", -8.4095, 115.1889}};
     unsigned char buffer[160];
     writer location = {buffer};
     int index = (int)((seq + (uint64_t)which) % 4);
