@@ -1,6 +1,6 @@
 /*
- * cli.c — the beast command line: run, check, plugins, schema (SPEC §2).
- * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+ * cli.c — the beast command line: run, check, plugins, schema, audit (SPEC §2).
+ * Exit codes: 0 ok, 1 runtime failure (audit: a gap), 2 bad config or usage.
  */
 #include "cli.h"
 
@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "audit.h"
 #include "config.h"
 #include "loader.h"
 #include "log.h"
@@ -36,6 +37,11 @@ static const char usage_text[] =
     "  plugins [--plugin-dir D]    list plugins with their options and defaults\n"
     "  schema --descriptor-set F --message M [--format bigquery|config]\n"
     "                              print the BigQuery schema or a pipeline stanza\n"
+    "  audit -c FILE [--pipeline P]\n"
+    "                              compare Kafka (watermarks, committed offsets) with\n"
+    "                              what the table and the DLQ hold, per partition;\n"
+    "                              exit 0 no gap, 1 gap, 2 bad config or a sink that\n"
+    "                              cannot be audited, 3 Kafka or the table unreadable\n"
     "\n"
     "  -h, --help                  this text\n"
     "  -V, --version               print the version\n";
@@ -458,6 +464,51 @@ static int command_schema(int argc, char **argv) {
 
 /* ---------------------------------------------------------------------- */
 
+static int command_audit(int argc, char **argv) {
+    const char *path = NULL, *only = NULL;
+    static const struct option long_options[] = {{"config", required_argument, NULL, 'c'},
+                                                 {"pipeline", required_argument, NULL, 'p'},
+                                                 {"help", no_argument, NULL, 'h'},
+                                                 {NULL, 0, NULL, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:p:h", long_options, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'p')
+            only = optarg;
+        else if (c == 'h') {
+            printf("usage: beast audit -c FILE [--pipeline P]\n"
+                   "  For every partition of the pipeline's topics: Kafka's low/high watermarks\n"
+                   "  and the group's committed offset against the offsets the table and the\n"
+                   "  DLQ hold (their metadata columns). Offsets below the low watermark\n"
+                   "  (retention) are not asked about.\n"
+                   "  exit: 0 no gap, 1 gap, 2 bad config or usage or a sink that cannot be\n"
+                   "  audited, 3 Kafka or a destination could not be read\n");
+            return 0;
+        } else
+            return usage_error("audit: unknown option %s", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument %s", argv[optind]);
+    if (!path)
+        return usage_error("%s", "audit: -c FILE is required");
+    host_conf conf;
+    char errstr[2048];
+    if (host_conf_load(&conf, path, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "beast: %s\n", errstr);
+        return EXIT_USAGE;
+    }
+    /* stdout is the report; keep stderr for problems unless debugging. */
+    if (host_log_level > BEAST_LOG_WARN && host_log_level != BEAST_LOG_DEBUG)
+        host_log_level = BEAST_LOG_WARN;
+    int status = host_audit_run(&conf, only);
+    host_conf_free(&conf);
+    return status;
+}
+
+/* ---------------------------------------------------------------------- */
+
 int host_cli_main(int argc, char **argv) {
     /* Every thread inherits this mask; the main thread takes the signals. */
     sigset_t blocked;
@@ -491,5 +542,7 @@ int host_cli_main(int argc, char **argv) {
         return command_plugins(argc - 1, argv + 1);
     if (strcmp(command, "schema") == 0)
         return command_schema(argc - 1, argv + 1);
+    if (strcmp(command, "audit") == 0)
+        return command_audit(argc - 1, argv + 1);
     return usage_error("unknown command %s", command);
 }

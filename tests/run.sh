@@ -57,6 +57,9 @@ run_script() {
 matches() { [ -z "${TESTS:-}" ] || [[ "$1" == *${TESTS}* ]]; }
 
 suite="${1:-all}"
+# The chaos suite alone runs in its full size unless told otherwise
+# (BEAST_CHAOS_FULL=0 tests/run.sh chaos: the short one).
+[ "$suite" = chaos ] && export BEAST_CHAOS_FULL="${BEAST_CHAOS_FULL:-1}"
 if [ "$suite" = all ]; then
   for bin in "$O"/tests/test_*; do
     [ -x "$bin" ] || continue

@@ -47,6 +47,30 @@ bq_http *bq_http_checkout(bq_sink *sink) {
     return http;
 }
 
+/* realloc that keeps *items when it fails. */
+static int grow_array(void **items, size_t size) {
+    void *grown = realloc(*items, size);
+    if (!grown)
+        return -1;
+    *items = grown;
+    return 0;
+}
+
+int bq_http_scratch(bq_http *http, uint32_t rows) {
+    if (rows <= http->scratch_rows)
+        return 0;
+    if (grow_array((void **)&http->row_tables, rows * sizeof(struct bq_table *)) ||
+        grow_array((void **)&http->tables, rows * sizeof(struct bq_table *)) ||
+        grow_array((void **)&http->indices, rows * sizeof(uint32_t)) ||
+        grow_array((void **)&http->pending, rows * sizeof(uint32_t)) ||
+        grow_array((void **)&http->next_rows, rows * sizeof(uint32_t)) ||
+        grow_array((void **)&http->json_len, rows * sizeof(uint32_t)) ||
+        grow_array((void **)&http->json_offset, rows * sizeof(size_t)))
+        return -1;
+    http->scratch_rows = rows;
+    return 0;
+}
+
 void bq_http_checkin(bq_sink *sink, bq_http *http) {
     if (!http)
         return;
@@ -68,6 +92,13 @@ void bq_http_pool_destroy(bq_sink *sink) {
         sink->api->buf_free(&http->body);
         sink->api->buf_free(&http->gzipped);
         sink->api->buf_free(&http->rows);
+        free(http->row_tables);
+        free(http->tables);
+        free(http->indices);
+        free(http->pending);
+        free(http->next_rows);
+        free(http->json_len);
+        free(http->json_offset);
         free(http);
         http = next;
     }

@@ -529,14 +529,16 @@ beast_result bq_insert_rows(bq_sink *sink, bq_http *http, bq_table *table, beast
                      .errstr = errstr,
                      .errstr_size = errstr_size};
     snprintf(c.what, sizeof(c.what), "insertAll %s", table->label);
-    c.json_offset = api->arena_alloc(batch->arena, count * sizeof(size_t));
-    c.json_len = api->arena_alloc(batch->arena, count * sizeof(uint32_t));
-    uint32_t *pending = api->arena_alloc(batch->arena, count * sizeof(uint32_t));
-    c.next = api->arena_alloc(batch->arena, count * sizeof(uint32_t));
-    if (!c.json_offset || !c.json_len || !pending || !c.next) {
+    /* The handle's scratch, not the batch arena: this runs again on every
+     * retry of the batch. */
+    if (bq_http_scratch(http, count) != 0) {
         snprintf(errstr, errstr_size, "%s: out of memory", c.what);
         return BEAST_RETRY;
     }
+    c.json_offset = http->json_offset;
+    c.json_len = http->json_len;
+    uint32_t *pending = http->pending;
+    c.next = http->next_rows;
 
     /* Encode every row once; rows over the row limit go to the DLQ now. */
     uint32_t pending_count = 0;

@@ -293,13 +293,14 @@ static beast_result bq_write(void *ctx, beast_batch *batch, char *errstr, size_t
     uint32_t count = batch->count;
     if (count == 0)
         return BEAST_OK;
-    bq_table **row_tables = api->arena_alloc(batch->arena, count * sizeof(bq_table *));
-    bq_table **tables = api->arena_alloc(batch->arena, count * sizeof(bq_table *));
-    uint32_t *indices = api->arena_alloc(batch->arena, count * sizeof(uint32_t));
-    if (!row_tables || !tables || !indices) {
+    bq_http *http = bq_http_checkout(sink);
+    if (!http || bq_http_scratch(http, count) != 0) {
+        bq_http_checkin(sink, http);
         snprintf(errstr, errstr_size, "out of memory");
         return BEAST_RETRY;
     }
+    bq_table **row_tables = http->row_tables, **tables = http->tables;
+    uint32_t *indices = http->indices;
     /* Each row's table; rows of one topic usually come in runs. */
     uint32_t table_count = 0;
     const char *last_topic = NULL;
@@ -312,6 +313,7 @@ static beast_result bq_write(void *ctx, beast_batch *batch, char *errstr, size_t
             if (last_topic && strcmp(last_topic, topic) == 0) {
                 table = last_table;
             } else if (!(table = bq_table_for(sink, topic))) {
+                bq_http_checkin(sink, http);
                 snprintf(errstr, errstr_size, "out of memory");
                 return BEAST_RETRY;
             }
@@ -326,11 +328,6 @@ static beast_result bq_write(void *ctx, beast_batch *batch, char *errstr, size_t
             tables[table_count++] = table;
     }
 
-    bq_http *http = bq_http_checkout(sink);
-    if (!http) {
-        snprintf(errstr, errstr_size, "out of memory (curl handle)");
-        return BEAST_RETRY;
-    }
     beast_result result = BEAST_OK;
     int64_t started_us = api->monotonic_us();
     char failure[1024] = "";
@@ -421,6 +418,7 @@ static const beast_sink_ops bq_sink_ops = {
     .struct_size = sizeof(beast_sink_ops),
     .write = bq_write,
     .probe = bq_probe,
+    .audit = bq_audit,
 };
 
 static const beast_plugin bq_plugin = {

@@ -43,6 +43,15 @@ typedef struct bq_http {
     beast_buf gzipped;  /* body after gzip */
     beast_buf rows;     /* the current write's rows as JSON, back to back */
     char curl_error[CURL_ERROR_SIZE];
+    /* Per-call scratch of write() and bq_insert_rows(), one entry per row,
+     * grown by bq_http_scratch and kept. Not taken from the batch arena: a
+     * batch is written again on every retry and its arena lives until the
+     * batch is acknowledged, so per-call arena use would grow without bound
+     * during an outage. */
+    uint32_t scratch_rows;
+    struct bq_table **row_tables, **tables;
+    uint32_t *indices, *pending, *next_rows, *json_len;
+    size_t *json_offset;
     struct bq_http *next; /* free list */
     struct bq_http *all;  /* every handle, for destroy */
 } bq_http;
@@ -65,6 +74,10 @@ typedef struct bq_response {
     size_t body_len;
     char transport[CURL_ERROR_SIZE + 48]; /* "curl error 52: Empty reply from server" */
 } bq_response;
+
+/* Makes the handle's scratch arrays hold `rows` entries. 0, or -1 when out
+ * of memory. @locality the thread holding http */
+int bq_http_scratch(bq_http *http, uint32_t rows);
 
 /* A handle for the calling thread (never NULL unless out of memory). */
 bq_http *bq_http_checkout(bq_sink *sink);
@@ -191,6 +204,11 @@ int bq_reason_is_quota(const char *reason);
 beast_result bq_insert_rows(bq_sink *sink, bq_http *http, bq_table *table, beast_batch *batch,
                             const uint32_t *indices, uint32_t count, char *errstr,
                             size_t errstr_size);
+
+/* `beast audit`: which offsets of a partition the table holds, with
+ * jobs.query (audit.c). The sink's audit operation (plugin.h). */
+beast_result bq_audit(void *ctx, const beast_audit_request *request, beast_audit_report *report,
+                      char *errstr, size_t errstr_size);
 
 /* ------------------------------------------------------------------------ */
 /* The instance                                                              */

@@ -3,8 +3,10 @@
  * (<path>/<topic>-<partition>.ndjson), and fsyncs before it reports a row
  * done. Also the default DLQ writer. A write that fails part-way is cut
  * back to the file's previous size, and a torn last line left by a crash is
- * cut on open, so every line in a file is whole.
+ * cut on open, so every line in a file is whole. Its audit operation reads
+ * the files back for `beast audit`.
  */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -240,10 +242,124 @@ static beast_result sink_file_probe(void *ctx, char *errstr, size_t errstr_size)
     return BEAST_OK;
 }
 
+/* The member at a dotted `path` ("meta.message_offset") of a JSON object. */
+static const cJSON *member_at(const cJSON *object, const char *path) {
+    char name[320];
+    while (object && *path) {
+        const char *dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        if (len >= sizeof(name))
+            return NULL;
+        memcpy(name, path, len);
+        name[len] = '\0';
+        object = cJSON_IsObject(object) ? cJSON_GetObjectItemCaseSensitive(object, name) : NULL;
+        path += len + (dot ? 1 : 0);
+    }
+    return object;
+}
+
+static int compare_offsets(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads <path>/<topic>-<partition>.ndjson back: every whole line whose
+ * coordinates are the request's partition and lie in the range counts. */
+static beast_result sink_file_audit(void *ctx, const beast_audit_request *request,
+                                    beast_audit_report *report, char *errstr, size_t errstr_size) {
+    sink_file *sink = ctx;
+    char path[8192];
+    snprintf(path, sizeof(path), "%s/%s-%d.ndjson", sink->directory, request->topic,
+             (int)request->partition);
+    snprintf(report->where, sizeof(report->where), "%.480s (NDJSON)", sink->directory);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        if (errno == ENOENT)
+            return BEAST_OK; /* nothing written yet */
+        snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return BEAST_RETRY;
+    }
+    int64_t *offsets = NULL;
+    size_t count = 0, capacity = 0, unreadable = 0, without = 0;
+    char *line = NULL;
+    size_t line_size = 0;
+    ssize_t len;
+    beast_result result = BEAST_OK;
+    while ((len = getline(&line, &line_size, file)) > 0) {
+        if (line[len - 1] != '\n')
+            break; /* a torn last line: never acknowledged */
+        cJSON *row = cJSON_ParseWithLength(line, (size_t)len);
+        if (!row) {
+            unreadable++;
+            continue;
+        }
+        const cJSON *topic = member_at(row, request->topic_column);
+        const cJSON *partition = member_at(row, request->partition_column);
+        const cJSON *offset = member_at(row, request->offset_column);
+        if (!cJSON_IsNumber(offset) || !cJSON_IsNumber(partition) || !cJSON_IsString(topic)) {
+            without++;
+        } else if ((int32_t)partition->valuedouble == request->partition &&
+                   strcmp(topic->valuestring, request->topic) == 0 &&
+                   offset->valuedouble >= (double)request->from_offset &&
+                   offset->valuedouble < (double)request->to_offset) {
+            if (count == capacity) {
+                size_t grown_capacity = capacity ? capacity * 2 : 4096;
+                int64_t *grown = realloc(offsets, grown_capacity * sizeof(*grown));
+                if (!grown) {
+                    cJSON_Delete(row);
+                    snprintf(errstr, errstr_size, "out of memory reading %s", path);
+                    result = BEAST_FATAL;
+                    break;
+                }
+                offsets = grown;
+                capacity = grown_capacity;
+            }
+            offsets[count++] = (int64_t)offset->valuedouble;
+        }
+        cJSON_Delete(row);
+    }
+    if (result == BEAST_OK && ferror(file)) {
+        snprintf(errstr, errstr_size, "%s: read error", path);
+        result = BEAST_RETRY;
+    }
+    free(line);
+    fclose(file);
+    if (result == BEAST_OK && count == 0 && without > 0) {
+        snprintf(errstr, errstr_size, "%s: %zu rows without %s/%s/%s (metadata columns off?)", path,
+                 without, request->topic_column, request->partition_column, request->offset_column);
+        result = BEAST_REJECT;
+    }
+    if (result == BEAST_OK) {
+        if (unreadable)
+            sink->api->log(sink->self, BEAST_LOG_WARN, "audit: %s: %zu lines are not JSON", path,
+                           unreadable);
+        qsort(offsets, count, sizeof(*offsets), compare_offsets);
+        report->rows = (int64_t)count;
+        for (size_t i = 0; i < count && result == BEAST_OK;) {
+            size_t end = i;
+            report->distinct++;
+            /* Extend the run over duplicates and consecutive offsets. */
+            while (end + 1 < count && offsets[end + 1] <= offsets[end] + 1) {
+                if (offsets[end + 1] != offsets[end])
+                    report->distinct++;
+                end++;
+            }
+            if (report->add_present(report, offsets[i], offsets[end]) != 0) {
+                snprintf(errstr, errstr_size, "out of memory");
+                result = BEAST_FATAL;
+            }
+            i = end + 1;
+        }
+    }
+    free(offsets);
+    return result;
+}
+
 static const beast_sink_ops sink_file_ops = {
     .struct_size = sizeof(beast_sink_ops),
     .write = sink_file_write,
     .probe = sink_file_probe,
+    .audit = sink_file_audit,
 };
 
 static const beast_plugin sink_file_plugin = {

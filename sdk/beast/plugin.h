@@ -26,7 +26,7 @@ extern "C" {
 
 #define BEAST_PLUGIN_MAGIC 0x54534542u /* "BEST" little-endian */
 #define BEAST_ABI_MAJOR 1
-#define BEAST_ABI_MINOR 1
+#define BEAST_ABI_MINOR 2
 #define BEAST_ENTRY_SYMBOL "beast_plugin_entry"
 
 #if defined(__GNUC__)
@@ -201,8 +201,12 @@ typedef struct beast_batch {
     uint32_t count;
     beast_row *rows;
     const beast_schema *schema; /* the decoder's schema for these rows, or NULL */
-    beast_arena *arena;         /* sinks may allocate per-batch scratch here */
-    uint32_t attempt;           /* 0 on the first write of these rows, then 1, 2, ... */
+    /* Lives until the batch is acknowledged, across every retry of it: take
+     * from it only what one batch needs once (e.g. reject reasons). Scratch
+     * of a single write call must be reused or freed, not taken from here:
+     * during an outage a batch is written again thousands of times. */
+    beast_arena *arena;
+    uint32_t attempt; /* 0 on the first write of these rows, then 1, 2, ... */
 } beast_batch;
 
 /* A growable byte buffer; memory is kept across uses (no malloc in steady
@@ -318,6 +322,46 @@ typedef struct beast_decoder_ops {
     const beast_schema *(*schema)(void *ctx);
 } beast_decoder_ops;
 
+/* ------------------------------------------------------------------------ */
+/* Audit (ABI 1.2): what a destination holds, for `beast audit`               */
+/* ------------------------------------------------------------------------ */
+
+/* One question of `beast audit` to a sink: which Kafka offsets of one
+ * partition, within [from_offset, to_offset), does the destination hold?
+ * The host wrote each row's Kafka coordinates itself (json_encode_row's
+ * metadata columns, or the DLQ row's own fields), so it says where they
+ * are: column names, with '.' between a RECORD and its member
+ * ("meta.message_offset" with metadata_namespace = "meta"). */
+typedef struct beast_audit_request {
+    uint32_t struct_size;
+    const char *topic;
+    int32_t partition;
+    int64_t from_offset;          /* first offset asked about */
+    int64_t to_offset;            /* one past the last; from_offset < to_offset */
+    const char *topic_column;     /* "message_topic"; DLQ rows: "topic" */
+    const char *partition_column; /* "message_partition"; DLQ rows: "partition" */
+    const char *offset_column;    /* "message_offset"; DLQ rows: "offset" */
+} beast_audit_request;
+
+/* The sink's answer. The host sets struct_size, add_present and host_data
+ * and zeroes the rest; the sink reports facts, the host does the arithmetic
+ * (expected, missing ranges, duplicates), once for every sink and for the
+ * table and the DLQ together. */
+typedef struct beast_audit_report beast_audit_report;
+struct beast_audit_report {
+    uint32_t struct_size;
+    int64_t rows;     /* rows with an offset in the range, duplicates included */
+    int64_t distinct; /* distinct offsets among them */
+    /* Records that every offset in [first, last] (inclusive, inside the
+     * asked range) is held at least once. Runs may come in any order and may
+     * touch or overlap; report a run of consecutive offsets with one call.
+     * 0 ok; -1 when the host is out of memory (return BEAST_FATAL then).
+     * @locality the thread that called audit */
+    int (*add_present)(beast_audit_report *report, int64_t first, int64_t last);
+    void *host_data; /* the host's; a sink leaves it alone */
+    char where[512]; /* where the sink looked, for the printout ("P:D.T", a file) */
+};
+
 typedef struct beast_sink_ops {
     uint32_t struct_size;
     /* Delivers the batch and sets every row's status. Returns OK when every
@@ -330,6 +374,19 @@ typedef struct beast_sink_ops {
     /* Optional (may be NULL): cheap reachability/auth probe for `check --connect`
      * and /readyz. */
     beast_result (*probe)(void *ctx, char *errstr, size_t errstr_size);
+    /* ABI 1.2. Optional (may be NULL; then `beast audit` says it cannot
+     * audit this sink). Answers one beast_audit_request: sets report->rows
+     * and report->distinct and calls report->add_present for the offsets the
+     * destination holds (one call for the whole range when nothing is
+     * missing). Read-only: never writes, creates or changes anything. A
+     * destination that does not exist yet holds nothing: OK with zero rows.
+     * OK; RETRY (transient: the host tries again a few times); REJECT (this
+     * destination cannot be audited, e.g. its rows lack the columns asked
+     * for: errstr says why); FATAL (credentials, configuration).
+     * @locality the main thread of `beast audit`; never concurrently with
+     * write (the audit runs in its own process). */
+    beast_result (*audit)(void *ctx, const beast_audit_request *request, beast_audit_report *report,
+                          char *errstr, size_t errstr_size);
 } beast_sink_ops;
 
 typedef struct beast_offsets_ops {
