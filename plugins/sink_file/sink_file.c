@@ -333,7 +333,8 @@ static beast_result sink_file_audit(void *ctx, const beast_audit_request *reques
         if (unreadable)
             sink->api->log(sink->self, BEAST_LOG_WARN, "audit: %s: %zu lines are not JSON", path,
                            unreadable);
-        qsort(offsets, count, sizeof(*offsets), compare_offsets);
+        if (count)
+            qsort(offsets, count, sizeof(*offsets), compare_offsets);
         report->rows = (int64_t)count;
         for (size_t i = 0; i < count && result == BEAST_OK;) {
             size_t end = i;
