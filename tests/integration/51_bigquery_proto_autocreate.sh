@@ -45,7 +45,7 @@ bq_table_json "$TOPIC" >"$TEST_TMP/table.json" || fail "tables.get $TOPIC failed
   fail "clustering is $(jq -c .clustering "$TEST_TMP/table.json")"
 # The created schema is the decoder's (what `beast schema` prints) plus metadata columns.
 normalize='def n: map({name, type, mode: (.mode // "NULLABLE")} + (if .fields then {fields: (.fields | n)} else {} end)); n'
-"$O/bin/beast" schema --descriptor-set "$O/schemas/booking.desc" --message example.Booking --format bigquery |
+"$O/bin/beast" schema --plugin-dir "$O/plugins" --descriptor-set "$O/schemas/booking.desc" --message example.Booking --format bigquery |
   jq -c "$normalize" >"$TEST_TMP/want.json" || fail "beast schema failed"
 jq -c ".schema.fields | $normalize" "$TEST_TMP/table.json" >"$TEST_TMP/have.json"
 if ! cmp -s "$TEST_TMP/want.json" "$TEST_TMP/have.json"; then

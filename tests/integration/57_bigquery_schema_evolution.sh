@@ -39,7 +39,7 @@ cp "$TEST_TMP/v1.desc" "$TEST_TMP/booking.desc"
 mock_start --topic "$TOPIC:$PARTITIONS"
 emu_start "$TEST_TMP/emulator-data"
 # (beast schema prints the metadata columns too.)
-"$O/bin/beast" schema --descriptor-set "$TEST_TMP/v1.desc" --message example.Booking --format bigquery |
+"$O/bin/beast" schema --plugin-dir "$O/plugins" --descriptor-set "$TEST_TMP/v1.desc" --message example.Booking --format bigquery |
   jq -c '. + [{"name":"legacy_id","type":"STRING","mode":"REQUIRED"}]' >"$TEST_TMP/v1-table.json" ||
   fail "beast schema of v1 failed"
 bq_create_table "$TOPIC" "$(cat "$TEST_TMP/v1-table.json")"
