@@ -417,20 +417,33 @@ static int build_dlq_row(host_batch *batch, uint32_t i, beast_row *row) {
 }
 
 /* Writes every ENTRY_DLQ entry to the DLQ, retrying until it is accepted.
- * Returns 0, or -1 when abandoning or failed. */
+ * The DLQ rows are built once, from the batch arena; a retry hands the same
+ * rows (those not yet written) to the DLQ again, so memory stays flat however
+ * long the DLQ fails. Returns 0, or -1 when abandoning or failed. */
 static int write_to_dlq(host_pipeline *pipeline, host_batch *batch, unsigned *seed) {
     char errstr[1024];
-    for (uint32_t attempt = 0;; attempt++) {
-        uint32_t count = 0;
-        for (uint32_t i = 0; i < batch->count; i++) {
-            if (batch->states[i] != ENTRY_DLQ)
-                continue;
-            if (build_dlq_row(batch, i, &batch->view[count]) != 0) {
-                pipeline_fail(pipeline, "out of memory building DLQ rows");
-                return -1;
-            }
-            batch->view_index[count++] = i;
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < batch->count; i++) {
+        if (batch->states[i] != ENTRY_DLQ)
+            continue;
+        if (build_dlq_row(batch, i, &batch->view[count]) != 0) {
+            pipeline_fail(pipeline, "out of memory building DLQ rows");
+            return -1;
         }
+        batch->view_index[count++] = i;
+    }
+    for (uint32_t attempt = 0;; attempt++) {
+        /* Keep the rows not yet written, in order, as pending. */
+        uint32_t kept = 0;
+        for (uint32_t v = 0; v < count; v++) {
+            if (batch->states[batch->view_index[v]] != ENTRY_DLQ)
+                continue;
+            batch->view[kept] = batch->view[v];
+            batch->view[kept].status = BEAST_ROW_PENDING;
+            batch->view[kept].error = NULL;
+            batch->view_index[kept++] = batch->view_index[v];
+        }
+        count = kept;
         if (count == 0)
             return 0;
         if (atomic_load(&pipeline->abandoning))

@@ -15,7 +15,7 @@ PARTITIONS=4
 INVALID_EVERY=97
 KILLS=$(chaos_size 3 12)
 RATE=$(chaos_size 1500 2000)
-COUNT=$(chaos_size 30000 200000)
+COUNT=$(chaos_size 36000 300000)
 
 chaos_setup "$PARTITIONS" --error-rate 0.2 --error-codes 500,503,429 --seed 7
 PORT=$(free_port)

@@ -18,7 +18,7 @@ PARTITIONS=4
 INVALID_EVERY=97
 OUTAGE_S=$(chaos_size 10 60)
 RATE=1000
-COUNT=$((RATE * (OUTAGE_S + 8)))
+COUNT=$((RATE * (OUTAGE_S + 15)))
 # Growth allowed from the outage's start (the pipeline filling its rings,
 # batches and librdkafka's prefetch), and once paused: none to speak of, as
 # the same batches are retried over and over (every 100 ms at most, so a

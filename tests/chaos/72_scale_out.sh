@@ -15,7 +15,7 @@ PARTITIONS=6
 INVALID_EVERY=97
 ROUNDS=$(chaos_size 1 3)
 RATE=$(chaos_size 1500 2000)
-COUNT=$(chaos_size 30000 150000)
+COUNT=$(chaos_size 30000 180000)
 
 PIDS=() LOGS=() PORTS=() CONFIGS=()
 started=0

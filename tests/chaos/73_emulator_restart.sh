@@ -17,7 +17,7 @@ INVALID_EVERY=97
 RESTARTS=$(chaos_size 1 3)
 DOWN_S=$(chaos_size 3 10)
 RATE=1500
-COUNT=$(chaos_size 15000 75000)
+COUNT=$(chaos_size 15000 90000)
 
 chaos_setup "$PARTITIONS"
 EMU_PORT=${EMU_URL##*:}

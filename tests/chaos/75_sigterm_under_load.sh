@@ -16,7 +16,7 @@ PARTITIONS=4
 INVALID_EVERY=97
 STOPS=$(chaos_size 2 5)
 RATE=2000
-COUNT=$(chaos_size 24000 80000)
+COUNT=$(chaos_size 24000 100000)
 SHUTDOWN_TIMEOUT_S=15
 
 chaos_setup "$PARTITIONS" --error-rate 0.1 --error-codes 500,503 --latency-ms 20 --seed 5
