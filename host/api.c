@@ -68,18 +68,32 @@ static inline int put_char(beast_buf *out, char c) {
 
 #define APPEND_LITERAL(out, literal) host_buf_append(out, literal, sizeof(literal) - 1)
 
+/*
+ * The encoder proper writes through a raw pointer into room reserved ahead:
+ * one capacity check per record member (its name, its comma and a scalar
+ * value's worst case) instead of one per append. The put_* functions below
+ * never check; their callers reserve at least what they may write, and
+ * SCALAR_ROOM for the fixed-size ones (numbers, timestamps, literals), which
+ * may also write a little past the end of their text (fixed-size copies).
+ */
+#define SCALAR_ROOM 48
+#define NAME_CACHE_TEXT 64
+#define MEMBER_ROOM (NAME_CACHE_TEXT + 1)
+
+#define PUT_LITERAL(p, literal)                                                                    \
+    (memcpy((p), literal, sizeof(literal) - 1), (p) + sizeof(literal) - 1)
+
 /* 1 for bytes JSON strings must escape: controls, '"' and '\\'. */
 static const unsigned char needs_escape[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
 
-int host_json_append_string(beast_buf *out, const char *text, size_t len) {
+/* Worst case of put_string: every byte becomes \u00XX, plus the quotes. */
+static inline size_t string_room(size_t len) { return len * 6 + 2; }
+
+static char *put_string(char *p, const char *text, size_t len) {
     static const char hex[] = "0123456789abcdef";
-    /* Worst case: every byte becomes \u00XX. */
-    if (buf_reserve_inline(out, len * 6 + 2) != 0)
-        return -1;
-    char *p = out->data + out->len;
     *p++ = '"';
     size_t i = 0;
     while (i < len) {
@@ -134,17 +148,22 @@ int host_json_append_string(beast_buf *out, const char *text, size_t len) {
         }
     }
     *p++ = '"';
-    out->len = (size_t)(p - out->data);
+    return p;
+}
+
+int host_json_append_string(beast_buf *out, const char *text, size_t len) {
+    if (buf_reserve_inline(out, string_room(len)) != 0)
+        return -1;
+    out->len = (size_t)(put_string(out->data + out->len, text, len) - out->data);
     return 0;
 }
 
-int host_json_append_base64(beast_buf *out, const void *data, size_t len) {
+static inline size_t base64_room(size_t len) { return (len + 2) / 3 * 4 + 2; }
+
+static char *put_base64(char *p, const void *data, size_t len) {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (host_buf_reserve(out, (len + 2) / 3 * 4 + 2) != 0)
-        return -1;
     const unsigned char *in = data;
-    char *p = out->data + out->len;
     *p++ = '"';
     size_t i = 0;
     for (; i + 2 < len; i += 3) {
@@ -162,9 +181,27 @@ int host_json_append_base64(beast_buf *out, const void *data, size_t len) {
         *p++ = '=';
     }
     *p++ = '"';
-    out->len = (size_t)(p - out->data);
+    return p;
+}
+
+int host_json_append_base64(beast_buf *out, const void *data, size_t len) {
+    if (host_buf_reserve(out, base64_room(len)) != 0)
+        return -1;
+    out->len = (size_t)(put_base64(out->data + out->len, data, len) - out->data);
     return 0;
 }
+
+/* "00".."99", for writing two digits at a time. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
 
 /* Days since 1970-01-01 to civil date (Howard Hinnant's algorithm). */
 static void civil_from_days(int64_t days, int *year, unsigned *month, unsigned *day) {
@@ -180,16 +217,18 @@ static void civil_from_days(int64_t days, int *year, unsigned *month, unsigned *
     *year = (int)(y + (*month <= 2));
 }
 
-/* Writes `value` as `width` zero-padded digits. */
-static char *put_digits(char *p, unsigned value, int width) {
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + value % 10);
-        value /= 10;
-    }
-    return p + width;
+static inline char *put_two(char *p, unsigned value) {
+    memcpy(p, &digit_pairs[2 * value], 2);
+    return p + 2;
 }
 
-int host_json_append_timestamp(beast_buf *out, int64_t micros) {
+/* Rows of a batch carry timestamps of a few days at most: keep the last
+ * day's "YYYY-MM-DD" per thread. */
+static _Thread_local int64_t cached_day = INT64_MIN;
+static _Thread_local char cached_day_text[10];
+
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" in quotes: 29 bytes. */
+static char *put_timestamp(char *p, int64_t micros) {
     int64_t seconds = micros / 1000000, fraction = micros % 1000000;
     if (fraction < 0) {
         fraction += 1000000;
@@ -200,55 +239,84 @@ int host_json_append_timestamp(beast_buf *out, int64_t micros) {
         second_of_day += 86400;
         days -= 1;
     }
-    int year;
-    unsigned month, day;
-    civil_from_days(days, &year, &month, &day);
-    if (year < 0 || year > 9999) /* BigQuery's range; clamp the text, never overflow */
-        year = year < 0 ? 0 : 9999;
-    if (buf_reserve_inline(out, 32) != 0)
-        return -1;
-    char *p = out->data + out->len;
+    if (days != cached_day) {
+        int year;
+        unsigned month, day;
+        civil_from_days(days, &year, &month, &day);
+        if (year < 0 || year > 9999) /* BigQuery's range; clamp the text, never overflow */
+            year = year < 0 ? 0 : 9999;
+        char *d = cached_day_text;
+        d = put_two(d, (unsigned)year / 100);
+        d = put_two(d, (unsigned)year % 100);
+        *d++ = '-';
+        d = put_two(d, month);
+        *d++ = '-';
+        put_two(d, day);
+        cached_day = days;
+    }
     *p++ = '"';
-    p = put_digits(p, (unsigned)year, 4);
-    *p++ = '-';
-    p = put_digits(p, month, 2);
-    *p++ = '-';
-    p = put_digits(p, day, 2);
+    memcpy(p, cached_day_text, 10);
+    p += 10;
     *p++ = 'T';
-    p = put_digits(p, (unsigned)(second_of_day / 3600), 2);
+    unsigned sod = (unsigned)second_of_day, frac = (unsigned)fraction;
+    p = put_two(p, sod / 3600);
     *p++ = ':';
-    p = put_digits(p, (unsigned)(second_of_day / 60 % 60), 2);
+    p = put_two(p, sod / 60 % 60);
     *p++ = ':';
-    p = put_digits(p, (unsigned)(second_of_day % 60), 2);
+    p = put_two(p, sod % 60);
     *p++ = '.';
-    p = put_digits(p, (unsigned)fraction, 6);
+    p = put_two(p, frac / 10000);
+    p = put_two(p, frac / 100 % 100);
+    p = put_two(p, frac % 100);
     *p++ = 'Z';
     *p++ = '"';
-    out->len = (size_t)(p - out->data);
+    return p;
+}
+
+int host_json_append_timestamp(beast_buf *out, int64_t micros) {
+    if (buf_reserve_inline(out, SCALAR_ROOM) != 0)
+        return -1;
+    out->len = (size_t)(put_timestamp(out->data + out->len, micros) - out->data);
     return 0;
 }
 
-static int append_int64(beast_buf *out, int64_t value) {
-    char digits[24];
-    char *p = digits + sizeof(digits);
-    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
-    do {
-        *--p = (char)('0' + magnitude % 10);
-        magnitude /= 10;
-    } while (magnitude);
-    if (value < 0)
-        *--p = '-';
-    return host_buf_append(out, p, (size_t)(digits + sizeof(digits) - p));
+/* Writes the digits of value; needs 20 bytes of room (writes exactly 20,
+ * returns the end of the digits). */
+static char *put_uint64(char *p, uint64_t value) {
+    char digits[40];
+    char *end = digits + 20, *t = end;
+    while (value >= 100) {
+        unsigned pair = (unsigned)(value % 100);
+        value /= 100;
+        t -= 2;
+        memcpy(t, &digit_pairs[2 * pair], 2);
+    }
+    if (value >= 10) {
+        t -= 2;
+        memcpy(t, &digit_pairs[2 * value], 2);
+    } else {
+        *--t = (char)('0' + value);
+    }
+    memcpy(p, t, 20); /* fixed size: the bytes past `end` are overwritten later */
+    return p + (end - t);
+}
+
+static inline char *put_int64(char *p, int64_t value) {
+    if (value < 0) {
+        *p++ = '-';
+        return put_uint64(p, (uint64_t)0 - (uint64_t)value);
+    }
+    return put_uint64(p, (uint64_t)value);
 }
 
 static const double powers_of_ten[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
-static int append_double(beast_buf *out, double value) {
+/* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
+static char *put_double(char *p, double value) {
     if (isnan(value))
-        return APPEND_LITERAL(out, "\"NaN\"");
+        return PUT_LITERAL(p, "\"NaN\"");
     if (isinf(value))
-        return value > 0 ? APPEND_LITERAL(out, "\"Infinity\"")
-                         : APPEND_LITERAL(out, "\"-Infinity\"");
+        return value > 0 ? PUT_LITERAL(p, "\"Infinity\"") : PUT_LITERAL(p, "\"-Infinity\"");
     /* Fast path: a value with at most 9 decimals whose scaled form is an
      * exact integer below 2^53 (prices, coordinates, ratios) prints as
      * digits with a point, and reads back as the same double. */
@@ -263,40 +331,43 @@ static int append_double(beast_buf *out, double value) {
             uint64_t digits = (uint64_t)scaled;
             if ((double)digits / powers_of_ten[decimals] != magnitude)
                 break; /* scaling rounded: not exact, use the slow path */
-            char text[40];
-            char *p = text + sizeof(text);
-            int written = 0;
-            do {
-                *--p = (char)('0' + digits % 10);
-                digits /= 10;
-                if (++written == decimals)
-                    *--p = '.';
-            } while (digits || written <= decimals);
-            if (p[0] == '.')
-                *--p = '0';
             if (value < 0)
-                *--p = '-';
-            return host_buf_append(out, p, (size_t)(text + sizeof(text) - p));
+                *p++ = '-';
+            if (decimals == 0)
+                return put_uint64(p, digits);
+            while (decimals > 0 && digits % 10 == 0) { /* 106.82715280 -> 106.8271528 */
+                digits /= 10;
+                decimals--;
+            }
+            if (decimals == 0)
+                return put_uint64(p, digits);
+            uint64_t divisor = (uint64_t)powers_of_ten[decimals];
+            p = put_uint64(p, digits / divisor);
+            *p++ = '.';
+            uint64_t fraction = digits % divisor;
+            for (int d = decimals - 1; d >= 0; d--) {
+                p[d] = (char)('0' + fraction % 10);
+                fraction /= 10;
+            }
+            return p + decimals;
         }
     }
-    if (buf_reserve_inline(out, 32) != 0)
-        return -1;
     /* Shortest of %.15g/%.17g that round-trips. */
-    int n = snprintf(out->data + out->len, 32, "%.15g", value);
-    if (strtod(out->data + out->len, NULL) != value)
-        n = snprintf(out->data + out->len, 32, "%.17g", value);
-    out->len += (size_t)n;
-    return 0;
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%.15g", value);
+    if (strtod(text, NULL) != value)
+        n = snprintf(text, sizeof(text), "%.17g", value);
+    memcpy(p, text, (size_t)n);
+    return p + n;
 }
 
 /* Member names from a decoder's schema are the same pointers row after row:
  * keep their encoded form `"name":` in a small per-thread cache keyed by the
- * pointer, so a row costs one memcpy per name. A name whose pointer is new
- * (JSON decoder names live in the batch arena) is encoded and cached; the
- * cached text is compared byte for byte on every hit, so a reused address
- * with other contents is simply re-encoded. */
+ * pointer, so a row costs one fixed-size copy per name. A name whose pointer
+ * is new (JSON decoder names live in the batch arena) is encoded and cached;
+ * the cached text is compared with the name on every hit, so a reused
+ * address with other contents is simply re-encoded. */
 #define NAME_CACHE_SLOTS 512
-#define NAME_CACHE_TEXT 62
 typedef struct name_cache_entry {
     const char *name;
     uint8_t name_length;
@@ -305,11 +376,29 @@ typedef struct name_cache_entry {
 } name_cache_entry;
 static _Thread_local name_cache_entry name_cache[NAME_CACHE_SLOTS];
 
-static int append_member_name(beast_buf *out, const char *name) {
-    name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
-    if (entry->name == name && memcmp(entry->text + 1, name, entry->name_length) == 0 &&
-        name[entry->name_length] == '\0')
-        return host_buf_append(out, entry->text, entry->text_length);
+static inline int same_name(const char *cached, const char *name, size_t length) {
+    for (; length >= 8; length -= 8, cached += 8, name += 8) {
+        uint64_t a, b;
+        memcpy(&a, cached, 8);
+        memcpy(&b, name, 8);
+        if (a != b)
+            return 0;
+    }
+    for (; length; length--)
+        if (*cached++ != *name++)
+            return 0;
+    return *name == '\0';
+}
+
+/* The cached `"name":` for name, or NULL. */
+static inline const name_cache_entry *cached_name(const char *name) {
+    const name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
+    return entry->name == name && same_name(entry->text + 1, name, entry->name_length) ? entry
+                                                                                       : NULL;
+}
+
+/* Encodes `"name":` (and caches it when it needed no escaping). */
+static int append_member_name_slow(beast_buf *out, const char *name) {
     size_t length = strlen(name);
     size_t start = out->len;
     if (host_json_append_string(out, name, length) != 0 || put_char(out, ':') != 0)
@@ -317,6 +406,7 @@ static int append_member_name(beast_buf *out, const char *name) {
     size_t encoded = out->len - start;
     /* Cache only names that needed no escaping (then text+1 == name). */
     if (encoded <= NAME_CACHE_TEXT && encoded == length + 3) {
+        name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
         entry->name = name;
         entry->name_length = (uint8_t)length;
         entry->text_length = (uint8_t)encoded;
@@ -325,67 +415,133 @@ static int append_member_name(beast_buf *out, const char *name) {
     return 0;
 }
 
-int host_json_append_value(beast_buf *out, const beast_value *value) {
+/* Room a non-container value may need (RECORD/ARRAY: reserved as they go). */
+static inline size_t scalar_room(const beast_value *value) {
     switch (value->type) {
-    case BEAST_TYPE_NULL:
-        return APPEND_LITERAL(out, "null");
-    case BEAST_TYPE_BOOL:
-        return value->as.boolean ? APPEND_LITERAL(out, "true") : APPEND_LITERAL(out, "false");
-    case BEAST_TYPE_INT64:
-        return append_int64(out, value->as.i64);
-    case BEAST_TYPE_DOUBLE:
-        return append_double(out, value->as.f64);
     case BEAST_TYPE_STRING:
-        return host_json_append_string(out, value->as.str, value->len);
-    case BEAST_TYPE_BYTES:
-        return host_json_append_base64(out, value->as.bytes, value->len);
-    case BEAST_TYPE_TIMESTAMP:
-        return host_json_append_timestamp(out, value->as.timestamp_us);
     case BEAST_TYPE_JSON:
-        /* BigQuery's insertAll takes a JSON column as a string holding JSON. */
-        return host_json_append_string(out, value->as.str, value->len);
-    case BEAST_TYPE_RECORD:
-        if (put_char(out, '{') != 0)
-            return -1;
-        for (uint32_t i = 0; i < value->len; i++) {
-            const beast_member *member = &value->as.members[i];
-            if ((i && put_char(out, ',') != 0) || append_member_name(out, member->name) != 0 ||
-                host_json_append_value(out, &member->value) != 0)
-                return -1;
-        }
-        return put_char(out, '}');
-    case BEAST_TYPE_ARRAY:
-        if (put_char(out, '[') != 0)
-            return -1;
-        for (uint32_t i = 0; i < value->len; i++)
-            if ((i && put_char(out, ',') != 0) ||
-                host_json_append_value(out, &value->as.items[i]) != 0)
-                return -1;
-        return put_char(out, ']');
+        return string_room(value->len) + SCALAR_ROOM;
+    case BEAST_TYPE_BYTES:
+        return base64_room(value->len) + SCALAR_ROOM;
+    default:
+        return SCALAR_ROOM;
     }
-    return APPEND_LITERAL(out, "null");
+}
+
+/* Writes a non-container value into reserved room. */
+static inline char *put_scalar(char *p, const beast_value *value) {
+    switch (value->type) {
+    case BEAST_TYPE_BOOL:
+        return value->as.boolean ? PUT_LITERAL(p, "true") : PUT_LITERAL(p, "false");
+    case BEAST_TYPE_INT64:
+        return put_int64(p, value->as.i64);
+    case BEAST_TYPE_DOUBLE:
+        return put_double(p, value->as.f64);
+    case BEAST_TYPE_STRING:
+    /* BigQuery's insertAll takes a JSON column as a string holding JSON. */
+    case BEAST_TYPE_JSON:
+        return put_string(p, value->as.str, value->len);
+    case BEAST_TYPE_BYTES:
+        return put_base64(p, value->as.bytes, value->len);
+    case BEAST_TYPE_TIMESTAMP:
+        return put_timestamp(p, value->as.timestamp_us);
+    default: /* NULL (and unknown types) */
+        return PUT_LITERAL(p, "null");
+    }
+}
+
+static inline int is_container(const beast_value *value) {
+    return value->type == BEAST_TYPE_RECORD || value->type == BEAST_TYPE_ARRAY;
+}
+
+static int append_record(beast_buf *out, const beast_member *members, uint32_t count);
+static int append_array(beast_buf *out, const beast_value *items, uint32_t count);
+
+int host_json_append_value(beast_buf *out, const beast_value *value) {
+    if (value->type == BEAST_TYPE_RECORD)
+        return append_record(out, value->as.members, value->len);
+    if (value->type == BEAST_TYPE_ARRAY)
+        return append_array(out, value->as.items, value->len);
+    if (buf_reserve_inline(out, scalar_room(value)) != 0)
+        return -1;
+    out->len = (size_t)(put_scalar(out->data + out->len, value) - out->data);
+    return 0;
+}
+
+static int append_record(beast_buf *out, const beast_member *members, uint32_t count) {
+    if (put_char(out, '{') != 0)
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        const beast_member *member = &members[i];
+        const beast_value *value = &member->value;
+        int container = is_container(value);
+        /* One check for the comma, the cached name and a scalar value. */
+        if (buf_reserve_inline(out, MEMBER_ROOM + (container ? 0 : scalar_room(value))) != 0)
+            return -1;
+        char *p = out->data + out->len;
+        if (i)
+            *p++ = ',';
+        const name_cache_entry *entry = cached_name(member->name);
+        if (entry) {
+            memcpy(p, entry->text, NAME_CACHE_TEXT); /* fixed size; room reserved */
+            p += entry->text_length;
+        } else {
+            out->len = (size_t)(p - out->data);
+            if (append_member_name_slow(out, member->name) != 0 ||
+                (!container && buf_reserve_inline(out, scalar_room(value)) != 0))
+                return -1;
+            p = out->data + out->len;
+        }
+        if (container) {
+            out->len = (size_t)(p - out->data);
+            if (host_json_append_value(out, value) != 0)
+                return -1;
+        } else {
+            out->len = (size_t)(put_scalar(p, value) - out->data);
+        }
+    }
+    return put_char(out, '}');
+}
+
+static int append_array(beast_buf *out, const beast_value *items, uint32_t count) {
+    if (put_char(out, '[') != 0)
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        const beast_value *item = &items[i];
+        if (is_container(item)) {
+            if ((i && put_char(out, ',') != 0) || host_json_append_value(out, item) != 0)
+                return -1;
+            continue;
+        }
+        if (buf_reserve_inline(out, 1 + scalar_room(item)) != 0)
+            return -1;
+        char *p = out->data + out->len;
+        if (i)
+            *p++ = ',';
+        out->len = (size_t)(put_scalar(p, item) - out->data);
+    }
+    return put_char(out, ']');
 }
 
 /* The SPEC §3 metadata columns as `"k":v,...` (no braces). */
 static int append_metadata(beast_buf *out, const beast_message *message) {
-    if (APPEND_LITERAL(out, "\"message_topic\":") != 0 ||
-        host_json_append_string(out, message->topic, strlen(message->topic)) != 0 ||
-        APPEND_LITERAL(out, ",\"message_partition\":") != 0 ||
-        append_int64(out, message->partition) != 0 ||
-        APPEND_LITERAL(out, ",\"message_offset\":") != 0 ||
-        append_int64(out, message->offset) != 0 ||
-        APPEND_LITERAL(out, ",\"message_timestamp\":") != 0)
+    size_t topic_length = strlen(message->topic);
+    if (buf_reserve_inline(out, string_room(topic_length) + 160 + 3 * SCALAR_ROOM) != 0)
         return -1;
-    if (message->timestamp_ms >= 0) {
-        if (host_json_append_timestamp(out, message->timestamp_ms * 1000) != 0)
-            return -1;
-    } else if (APPEND_LITERAL(out, "null") != 0) {
-        return -1;
-    }
-    return APPEND_LITERAL(out, ",\"load_time\":") != 0 ||
-                   host_json_append_timestamp(out, host_wall_us()) != 0
-               ? -1
-               : 0;
+    char *p = out->data + out->len;
+    p = PUT_LITERAL(p, "\"message_topic\":");
+    p = put_string(p, message->topic, topic_length);
+    p = PUT_LITERAL(p, ",\"message_partition\":");
+    p = put_int64(p, message->partition);
+    p = PUT_LITERAL(p, ",\"message_offset\":");
+    p = put_int64(p, message->offset);
+    p = PUT_LITERAL(p, ",\"message_timestamp\":");
+    p = message->timestamp_ms >= 0 ? put_timestamp(p, message->timestamp_ms * 1000)
+                                   : PUT_LITERAL(p, "null");
+    p = PUT_LITERAL(p, ",\"load_time\":");
+    p = put_timestamp(p, host_wall_us());
+    out->len = (size_t)(p - out->data);
+    return 0;
 }
 
 int host_json_encode_row(beast_instance *instance, beast_buf *out, const beast_row *row) {
@@ -395,13 +551,11 @@ int host_json_encode_row(beast_instance *instance, beast_buf *out, const beast_r
     if (value->type != BEAST_TYPE_RECORD)
         return host_json_append_value(out, value);
     /* Encode the record without its closing brace, then the metadata. */
-    size_t start = out->len;
     if (host_json_append_value(out, value) != 0)
         return -1;
     out->len--; /* drop '}' */
     if (value->len && host_buf_append(out, ",", 1) != 0)
         return -1;
-    (void)start;
     const char *space = instance->metadata_namespace;
     if (space && space[0]) {
         if (host_json_append_string(out, space, strlen(space)) != 0 ||

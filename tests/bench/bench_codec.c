@@ -169,6 +169,8 @@ int main(int argc, char **argv) {
         }
     }
     long allocated = atomic_load(&allocations) - allocations_before;
+    if (getenv("BENCH_DUMP"))
+        fprintf(stderr, "%.*s\n", (int)body.len, body.data);
     printf("decoder %s, %zu-byte message, %ld messages, batches of %d\n", argv[2], length, count,
            BATCH_ROWS);
     printf("decode:          %7.0f ns/message\n", decode_ns / (double)count);

@@ -95,6 +95,15 @@ static void test_doubles_read_back_exactly(void **state) {
     }
     beast_value value = {.type = BEAST_TYPE_DOUBLE, .as.f64 = 52.52};
     assert_string_equal(encode(&value), "52.52");
+    /* The shortest form: no trailing zero from scaling by 1e8. */
+    value.as.f64 = 106.8271528;
+    assert_string_equal(encode(&value), "106.8271528");
+    value.as.f64 = -0.05;
+    assert_string_equal(encode(&value), "-0.05");
+    value.as.f64 = 0;
+    assert_string_equal(encode(&value), "0");
+    value.as.f64 = -6.2297465;
+    assert_string_equal(encode(&value), "-6.2297465");
     value.as.f64 = NAN;
     assert_string_equal(encode(&value), "\"NaN\"");
     value.as.f64 = -INFINITY;
