@@ -309,7 +309,8 @@ static inline char *put_int64(char *p, int64_t value) {
     return put_uint64(p, (uint64_t)value);
 }
 
-static const double powers_of_ten[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+static const double powers_of_ten[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
 
 /* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
 static char *put_double(char *p, double value) {
@@ -317,24 +318,22 @@ static char *put_double(char *p, double value) {
         return PUT_LITERAL(p, "\"NaN\"");
     if (isinf(value))
         return value > 0 ? PUT_LITERAL(p, "\"Infinity\"") : PUT_LITERAL(p, "\"-Infinity\"");
-    /* Fast path: a value with at most 9 decimals whose scaled form is an
-     * exact integer below 2^53 (prices, coordinates, ratios) prints as
-     * digits with a point, and reads back as the same double. */
+    /* Fast path: the fewest decimals d for which digits = round(|v| * 10^d),
+     * an integer below 2^53, reads back as v: digits and 10^d are exact
+     * doubles, so digits / 10^d is the correctly rounded value of the
+     * decimal text, exactly what a reader (strtod) computes. Covers prices,
+     * coordinates and computed values with up to ~15 significant digits. */
     double magnitude = fabs(value);
-    if (magnitude < 1e15) {
-        for (int decimals = 0; decimals <= 9; decimals++) {
+    if (magnitude < 9007199254740992.0) {
+        for (int decimals = 0; decimals <= 17; decimals++) {
             double scaled = magnitude * powers_of_ten[decimals];
             if (scaled >= 9007199254740992.0)
                 break;
-            if (scaled != floor(scaled))
-                continue;
-            uint64_t digits = (uint64_t)scaled;
+            uint64_t digits = (uint64_t)(scaled + 0.5);
             if ((double)digits / powers_of_ten[decimals] != magnitude)
-                break; /* scaling rounded: not exact, use the slow path */
+                continue;
             if (value < 0)
                 *p++ = '-';
-            if (decimals == 0)
-                return put_uint64(p, digits);
             while (decimals > 0 && digits % 10 == 0) { /* 106.82715280 -> 106.8271528 */
                 digits /= 10;
                 decimals--;

@@ -22,7 +22,7 @@
 /* Requests one call may send for one table before it hands the rest back
  * (bisecting 50,000 rows down to one takes 16 rounds). */
 #define MAX_ROUNDS 40
-#define INSERT_ID_SIZE 96
+#define INSERT_ID_SIZE 112 /* a 64-byte topic, ":" int32, ":" int64, NUL */
 /* A request-level 400 for this many rows sent alone, with no row accepted
  * in the call, is about the table or the request, not the rows. */
 #define SYSTEMIC_REFUSALS 3
@@ -121,13 +121,16 @@ static beast_row *call_row(insert_call *c, uint32_t k) { return &c->batch->rows[
 /* The insertId of a row: "topic:partition:offset", or for a topic that is
  * long or unusual "#<first 96 bits of SHA-256(topic)>:partition:offset"
  * ('#' and ':' cannot occur in Kafka topic names, so the forms never meet).
- * Depends on nothing else, so a replayed message carries the same id. */
-static size_t make_insert_id(const beast_message *message, char *out) {
-    if (!message || !message->topic) {
-        out[0] = '\0';
-        return 0;
-    }
-    const char *topic = message->topic;
+ * Depends on nothing else, so a replayed message carries the same id. The
+ * topic part is worked out once per topic pointer (rows of a batch share
+ * the pointers of their topic's name). */
+typedef struct id_prefix {
+    const char *topic;
+    size_t len;
+    char text[INSERT_ID_SIZE];
+} id_prefix;
+
+static void set_id_prefix(id_prefix *prefix, const char *topic) {
     size_t len = strlen(topic);
     int plain = len > 0 && len <= 64;
     for (size_t i = 0; plain && i < len; i++) {
@@ -135,24 +138,53 @@ static size_t make_insert_id(const beast_message *message, char *out) {
         plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                 c == '.' || c == '_' || c == '-';
     }
-    int written;
     if (plain) {
-        written = snprintf(out, INSERT_ID_SIZE, "%s:%d:%lld", topic, (int)message->partition,
-                           (long long)message->offset);
+        memcpy(prefix->text, topic, len);
+        prefix->len = len;
     } else {
         static const char hex[] = "0123456789abcdef";
         unsigned char digest[SHA256_DIGEST_LENGTH];
-        char text[25];
         SHA256((const unsigned char *)topic, len, digest);
+        prefix->text[0] = '#';
         for (int i = 0; i < 12; i++) {
-            text[2 * i] = hex[digest[i] >> 4];
-            text[2 * i + 1] = hex[digest[i] & 15];
+            prefix->text[1 + 2 * i] = hex[digest[i] >> 4];
+            prefix->text[2 + 2 * i] = hex[digest[i] & 15];
         }
-        text[24] = '\0';
-        written = snprintf(out, INSERT_ID_SIZE, "#%s:%d:%lld", text, (int)message->partition,
-                           (long long)message->offset);
+        prefix->len = 25;
     }
-    return written > 0 ? (size_t)written : 0;
+    prefix->topic = topic;
+}
+
+/* ":<value>" at out; returns the bytes written (at most 21). */
+static size_t put_field(char *out, int64_t value) {
+    char digits[24];
+    char *p = digits + sizeof(digits);
+    uint64_t magnitude = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        *--p = (char)('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+    if (value < 0)
+        *--p = '-';
+    *--p = ':';
+    size_t n = (size_t)(digits + sizeof(digits) - p);
+    memcpy(out, p, n);
+    return n;
+}
+
+static size_t make_insert_id(id_prefix *prefix, const beast_message *message, char *out) {
+    if (!message || !message->topic) {
+        out[0] = '\0';
+        return 0;
+    }
+    if (prefix->topic != message->topic)
+        set_id_prefix(prefix, message->topic);
+    size_t n = prefix->len;
+    memcpy(out, prefix->text, n);
+    n += put_field(out + n, message->partition);
+    n += put_field(out + n, message->offset);
+    out[n] = '\0';
+    return n;
 }
 
 /* Marks call row k REJECT with a reason kept in the batch arena. */
@@ -184,11 +216,12 @@ static uint32_t pack_request(const insert_call *c, const uint32_t *pending, uint
                              uint32_t count, uint32_t rows_cap) {
     size_t bytes = sizeof(request_prefix) - 1 + sizeof(request_suffix) - 1;
     char id[INSERT_ID_SIZE];
+    id_prefix prefix = {0};
     uint32_t end = pos;
     while (end < count && end - pos < rows_cap) {
         uint32_t k = pending[end];
         beast_row *row = &c->batch->rows[c->indices[k]];
-        size_t cost = ROW_OVERHEAD + make_insert_id(row->message, id) + c->json_len[k];
+        size_t cost = ROW_OVERHEAD + make_insert_id(&prefix, row->message, id) + c->json_len[k];
         if (end > pos && bytes + cost > c->sink->max_request_bytes)
             break;
         bytes += cost;
@@ -201,12 +234,13 @@ static int build_body(insert_call *c, const uint32_t *rows, uint32_t count) {
     bq_sink *sink = c->sink;
     beast_buf *body = &c->http->body;
     char id[INSERT_ID_SIZE];
+    id_prefix prefix = {0};
     body->len = 0;
     if (bq_buf_append(sink, body, request_prefix, sizeof(request_prefix) - 1) != 0)
         return -1;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t k = rows[i];
-        size_t id_len = make_insert_id(call_row(c, k)->message, id);
+        size_t id_len = make_insert_id(&prefix, call_row(c, k)->message, id);
         if ((i && bq_buf_append(sink, body, ",", 1) != 0) ||
             bq_buf_append(sink, body, "{\"insertId\":\"", 13) != 0 ||
             bq_buf_append(sink, body, id, id_len) != 0 ||
