@@ -309,8 +309,59 @@ static inline char *put_int64(char *p, int64_t value) {
     return put_uint64(p, (uint64_t)value);
 }
 
-static const double powers_of_ten[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
-                                       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+/* 10^0 .. 10^22 (10^22 < 2^74). */
+#define POW10_COUNT 23
+static const unsigned __int128 pow10_table[POW10_COUNT] = {
+    1ull,
+    10ull,
+    100ull,
+    1000ull,
+    10000ull,
+    100000ull,
+    1000000ull,
+    10000000ull,
+    100000000ull,
+    1000000000ull,
+    10000000000ull,
+    100000000000ull,
+    1000000000000ull,
+    10000000000000ull,
+    100000000000000ull,
+    1000000000000000ull,
+    10000000000000000ull,
+    100000000000000000ull,
+    1000000000000000000ull,
+    10000000000000000000ull,
+    (unsigned __int128)10000000000000000000ull * 10,
+    (unsigned __int128)10000000000000000000ull * 100,
+    (unsigned __int128)10000000000000000000ull * 1000,
+};
+
+/* The fewest decimals d such that digits / 10^d reads back (round to
+ * nearest, ties to even) as magnitude = mantissa * 2^-shift, with mantissa
+ * in [2^52, 2^53): exact integer arithmetic, no printf. 0 and the digits,
+ * or -1 when the answer needs more than 22 decimals or 19 digits. */
+static int shortest_decimals(uint64_t mantissa, unsigned shift, uint64_t *digits_out) {
+    const unsigned __int128 half = shift ? (unsigned __int128)1 << (shift - 1) : 0;
+    for (int d = 0; d < POW10_COUNT; d++) {
+        /* mantissa * 10^d < 2^53 * 2^74: no overflow. */
+        unsigned __int128 scaled = (unsigned __int128)mantissa * pow10_table[d];
+        unsigned __int128 digits = (scaled + half) >> shift;
+        if (digits >= pow10_table[19])
+            return -1;
+        unsigned __int128 back = digits << shift;
+        int below = back < scaled;
+        unsigned __int128 diff = below ? scaled - back : back - scaled;
+        /* |digits/10^d - m| < half the gap to the neighbour on that side:
+         * 2^-shift, or half of it below a power of two. */
+        unsigned __int128 twice = diff * (below && mantissa == (1ull << 52) ? 4 : 2);
+        if (twice < pow10_table[d] || (twice == pow10_table[d] && (mantissa & 1) == 0)) {
+            *digits_out = (uint64_t)digits;
+            return d;
+        }
+    }
+    return -1;
+}
 
 /* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
 static char *put_double(char *p, double value) {
@@ -318,44 +369,46 @@ static char *put_double(char *p, double value) {
         return PUT_LITERAL(p, "\"NaN\"");
     if (isinf(value))
         return value > 0 ? PUT_LITERAL(p, "\"Infinity\"") : PUT_LITERAL(p, "\"-Infinity\"");
-    /* Fast path: the fewest decimals d for which digits = round(|v| * 10^d),
-     * an integer below 2^53, reads back as v: digits and 10^d are exact
-     * doubles, so digits / 10^d is the correctly rounded value of the
-     * decimal text, exactly what a reader (strtod) computes. Covers prices,
-     * coordinates and computed values with up to ~15 significant digits. */
     double magnitude = fabs(value);
-    if (magnitude < 9007199254740992.0) {
-        for (int decimals = 0; decimals <= 17; decimals++) {
-            double scaled = magnitude * powers_of_ten[decimals];
-            if (scaled >= 9007199254740992.0)
-                break;
-            uint64_t digits = (uint64_t)(scaled + 0.5);
-            if ((double)digits / powers_of_ten[decimals] != magnitude)
-                continue;
+    if (magnitude == 0)
+        return PUT_LITERAL(p, "0");
+    /* Fast path, [1e-6, 2^53): the shortest fixed-point text that reads
+     * back as the same double (what %.17g trimmed to the shortest
+     * round-tripping precision gives), from exact integer arithmetic. */
+    if (magnitude >= 1e-6 && magnitude < 9007199254740992.0) {
+        int exponent;
+        double fraction = frexp(magnitude, &exponent); /* [0.5, 1) * 2^exponent */
+        uint64_t mantissa = (uint64_t)ldexp(fraction, 53);
+        uint64_t digits;
+        int decimals = shortest_decimals(mantissa, (unsigned)(53 - exponent), &digits);
+        if (decimals >= 0) {
             if (value < 0)
                 *p++ = '-';
-            while (decimals > 0 && digits % 10 == 0) { /* 106.82715280 -> 106.8271528 */
+            while (decimals > 0 && digits % 10 == 0) {
                 digits /= 10;
                 decimals--;
             }
             if (decimals == 0)
                 return put_uint64(p, digits);
-            uint64_t divisor = (uint64_t)powers_of_ten[decimals];
-            p = put_uint64(p, digits / divisor);
+            uint64_t divisor = decimals < 20 ? (uint64_t)pow10_table[decimals] : 0;
+            p = put_uint64(p, divisor ? digits / divisor : 0);
             *p++ = '.';
-            uint64_t fraction = digits % divisor;
+            uint64_t rest = divisor ? digits % divisor : digits;
             for (int d = decimals - 1; d >= 0; d--) {
-                p[d] = (char)('0' + fraction % 10);
-                fraction /= 10;
+                p[d] = (char)('0' + rest % 10);
+                rest /= 10;
             }
             return p + decimals;
         }
     }
-    /* Shortest of %.15g/%.17g that round-trips. */
+    /* Otherwise the shortest of %.15g, %.16g, %.17g that round-trips. */
     char text[32];
-    int n = snprintf(text, sizeof(text), "%.15g", value);
-    if (strtod(text, NULL) != value)
-        n = snprintf(text, sizeof(text), "%.17g", value);
+    int n = 0;
+    for (int precision = 15; precision <= 17; precision++) {
+        n = snprintf(text, sizeof(text), "%.*g", precision, value);
+        if (strtod(text, NULL) == value)
+            break;
+    }
     memcpy(p, text, (size_t)n);
     return p + n;
 }

@@ -93,6 +93,41 @@ static void test_doubles_read_back_exactly(void **state) {
         if (strtod(text, NULL) != sample)
             fail_msg("%.17g encoded as %s", sample, text);
     }
+    /* And as short as it gets: as many significant digits as the smallest
+     * %.<P>g that reads back (computed values, coordinates, tiny ratios). */
+    for (int i = 0; i < 100000; i++) {
+        double sample = ((double)rand_r(&seed) / RAND_MAX) * pow(10, rand_r(&seed) % 21 - 6);
+        if (i % 2)
+            sample = -6.2297465 + (double)(i % 1000) * 1e-4; /* beast-load's latitudes */
+        beast_value value = {.type = BEAST_TYPE_DOUBLE, .as.f64 = sample};
+        const char *text = encode(&value);
+        if (strtod(text, NULL) != sample)
+            fail_msg("%.17g encoded as %s", sample, text);
+        if (strchr(text, 'e'))
+            continue; /* below 1e-6: printf's exponent form, not counted here */
+        int shortest = 1;
+        char probe[40];
+        for (; shortest < 17; shortest++) {
+            snprintf(probe, sizeof(probe), "%.*g", shortest, sample);
+            if (strtod(probe, NULL) == sample)
+                break;
+        }
+        int significant = 0, leading = 1, zeros = 0;
+        for (const char *c = text; *c; c++) {
+            if (*c < '0' || *c > '9')
+                continue;
+            if (leading && *c == '0')
+                continue;
+            leading = 0;
+            significant++;
+            zeros = *c == '0' ? zeros + 1 : 0;
+        }
+        if (!strchr(text, '.'))
+            significant -= zeros; /* an integer's trailing zeros */
+        if (significant != shortest)
+            fail_msg("%.17g encoded as %s: %d significant digits, %%.%dg reads back", sample, text,
+                     significant, shortest);
+    }
     beast_value value = {.type = BEAST_TYPE_DOUBLE, .as.f64 = 52.52};
     assert_string_equal(encode(&value), "52.52");
     /* The shortest form: no trailing zero from scaling by 1e8. */
