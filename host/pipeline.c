@@ -59,7 +59,8 @@ typedef struct decoder_worker {
     pthread_mutex_t lock; /* for the wake-up only */
     pthread_cond_t wake;
     _Atomic int sleeping;
-    host_batch *batch; /* being filled */
+    uint32_t unsignalled; /* consumer thread only: enqueued since the last wake-up */
+    host_batch *batch;    /* being filled */
     int index;
 } decoder_worker;
 
@@ -684,12 +685,25 @@ static void *decoder_main(void *arg) {
     return NULL;
 }
 
+/* Wakes the worker if it sleeps. The consumer thread batches wake-ups: a
+ * worker is woken once WAKE_BATCH messages wait for it, or when the consumer
+ * is about to wait itself (wake_decoders), so a busy pipeline pays for one
+ * futex wake-up and context switch per burst, not per message. */
+#define WAKE_BATCH 64
 static void wake_decoder(decoder_worker *worker) {
+    worker->unsignalled = 0;
     if (atomic_load(&worker->sleeping)) {
         pthread_mutex_lock(&worker->lock);
         pthread_cond_signal(&worker->wake);
         pthread_mutex_unlock(&worker->lock);
     }
+}
+
+/* Wakes every worker with messages it was not woken for. */
+static void wake_decoders(host_pipeline *pipeline) {
+    for (int d = 0; d < pipeline->decoder_count; d++)
+        if (pipeline->decoders[d].unsignalled)
+            wake_decoder(&pipeline->decoders[d]);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -885,7 +899,8 @@ static int hand_on(host_pipeline *pipeline, inflight *item) {
     uint32_t pushed = host_ring_enqueue_burst(&worker->ring, item, 1);
     (void)pushed; /* single producer: the space checked above is still there */
     host_series_add(pipeline->depth_decode, 1);
-    wake_decoder(worker);
+    if (++worker->unsignalled >= WAKE_BATCH)
+        wake_decoder(worker);
     return 0;
 }
 
@@ -1007,6 +1022,7 @@ static void on_assign(host_pipeline *pipeline, rd_kafka_topic_partition_list_t *
 static void on_revoke(host_pipeline *pipeline, rd_kafka_topic_partition_list_t *partitions,
                       int lost) {
     drop_pending(pipeline, partitions);
+    wake_decoders(pipeline); /* what is in the rings must drain now */
     int64_t deadline = host_monotonic_us() + pipeline->rebalance_drain_us;
     while (!lost && !atomic_load(&pipeline->abandoning)) {
         uint32_t inflight_count = 0;
@@ -1101,6 +1117,7 @@ static void *consumer_main(void *arg) {
              * pause_after_ms (a slow or dead sink) pauses the partitions,
              * and then the loop keeps polling to stay in the group. */
             set_stalled(pipeline, 1);
+            wake_decoders(pipeline);
             if (host_monotonic_us() - pipeline->stalled_since < pipeline->pause_after_us) {
                 struct timespec pause = {0, 1000 * 1000};
                 nanosleep(&pause, NULL);
@@ -1117,7 +1134,13 @@ static void *consumer_main(void *arg) {
             if (room)
                 set_paused(pipeline, 0);
         }
-        rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, pipeline->paused ? 10 : 100);
+        /* Take what is ready without waiting; wake the decoders before
+         * waiting for more. */
+        rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 0);
+        if (!message) {
+            wake_decoders(pipeline);
+            message = rd_kafka_consumer_poll(consumer, pipeline->paused ? 10 : 100);
+        }
         if (!message)
             continue;
         if (message->err) {
