@@ -337,30 +337,57 @@ static const unsigned __int128 pow10_table[POW10_COUNT] = {
     (unsigned __int128)10000000000000000000ull * 1000,
 };
 
-/* The fewest decimals d such that digits / 10^d reads back (round to
- * nearest, ties to even) as magnitude = mantissa * 2^-shift, with mantissa
- * in [2^52, 2^53): exact integer arithmetic, no printf. 0 and the digits,
- * or -1 when the answer needs more than 22 decimals or 19 digits. */
-static int shortest_decimals(uint64_t mantissa, unsigned shift, uint64_t *digits_out) {
-    const unsigned __int128 half = shift ? (unsigned __int128)1 << (shift - 1) : 0;
-    for (int d = 0; d < POW10_COUNT; d++) {
-        /* mantissa * 10^d < 2^53 * 2^74: no overflow. */
-        unsigned __int128 scaled = (unsigned __int128)mantissa * pow10_table[d];
-        unsigned __int128 digits = (scaled + half) >> shift;
-        if (digits >= pow10_table[19])
-            return -1;
-        unsigned __int128 back = digits << shift;
-        int below = back < scaled;
-        unsigned __int128 diff = below ? scaled - back : back - scaled;
-        /* |digits/10^d - m| < half the gap to the neighbour on that side:
-         * 2^-shift, or half of it below a power of two. */
-        unsigned __int128 twice = diff * (below && mantissa == (1ull << 52) ? 4 : 2);
-        if (twice < pow10_table[d] || (twice == pow10_table[d] && (mantissa & 1) == 0)) {
-            *digits_out = (uint64_t)digits;
-            return d;
+/* Whether the d-decimal text nearest to magnitude = mantissa * 2^-shift
+ * (mantissa in [2^52, 2^53]) reads back (round to nearest, ties to even)
+ * as magnitude: 1 (and its digits), 0, or -1 when it takes 19 or more
+ * digits. Exact integer arithmetic. */
+static int reads_back(uint64_t mantissa, unsigned shift, int d, uint64_t *digits_out) {
+    /* mantissa * 10^d < 2^53 * 2^74: no overflow. */
+    unsigned __int128 scaled = (unsigned __int128)mantissa * pow10_table[d];
+    unsigned __int128 half = shift ? (unsigned __int128)1 << (shift - 1) : 0;
+    unsigned __int128 digits = (scaled + half) >> shift;
+    if (digits >= pow10_table[19])
+        return -1;
+    unsigned __int128 back = digits << shift;
+    int below = back < scaled;
+    unsigned __int128 diff = below ? scaled - back : back - scaled;
+    /* |digits/10^d - m| < half the gap to the neighbour on that side:
+     * 2^-shift, or half of it below a power of two. */
+    unsigned __int128 twice = diff * (below && mantissa == (1ull << 52) ? 4 : 2);
+    if (twice < pow10_table[d] || (twice == pow10_table[d] && (mantissa & 1) == 0)) {
+        *digits_out = (uint64_t)digits;
+        return 1;
+    }
+    return 0;
+}
+
+/* The fewest decimals that read back, by binary search (if d decimals
+ * read back, so do d + 1), or -1. */
+static int shortest_decimals(uint64_t mantissa, unsigned shift, int binary_exponent,
+                             uint64_t *digits_out) {
+    /* floor(log10(magnitude)), give or take one, bounds the decimals that
+     * keep the digits below 10^19. */
+    int exponent10 = (binary_exponent * 78913) >> 18;
+    int high = 17 - exponent10;
+    if (high > POW10_COUNT - 1)
+        high = POW10_COUNT - 1;
+    if (high < 0)
+        high = 0;
+    uint64_t digits;
+    if (reads_back(mantissa, shift, high, &digits) != 1)
+        return -1;
+    int low = 0;
+    *digits_out = digits;
+    while (low < high) {
+        int middle = (low + high) / 2;
+        if (reads_back(mantissa, shift, middle, &digits) == 1) {
+            high = middle;
+            *digits_out = digits;
+        } else {
+            low = middle + 1;
         }
     }
-    return -1;
+    return high;
 }
 
 /* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
@@ -376,11 +403,12 @@ static char *put_double(char *p, double value) {
      * back as the same double (what %.17g trimmed to the shortest
      * round-tripping precision gives), from exact integer arithmetic. */
     if (magnitude >= 1e-6 && magnitude < 9007199254740992.0) {
-        int exponent;
-        double fraction = frexp(magnitude, &exponent); /* [0.5, 1) * 2^exponent */
-        uint64_t mantissa = (uint64_t)ldexp(fraction, 53);
+        uint64_t bits;
+        memcpy(&bits, &magnitude, sizeof(bits));
+        int exponent = (int)(bits >> 52) - 1075; /* magnitude = mantissa * 2^exponent */
+        uint64_t mantissa = (bits & ((1ull << 52) - 1)) | (1ull << 52);
         uint64_t digits;
-        int decimals = shortest_decimals(mantissa, (unsigned)(53 - exponent), &digits);
+        int decimals = shortest_decimals(mantissa, (unsigned)-exponent, exponent + 52, &digits);
         if (decimals >= 0) {
             if (value < 0)
                 *p++ = '-';
