@@ -24,8 +24,14 @@
 #define LOAD_BLOCK_MESSAGES 16384
 /* Payload bytes generated per round, at most (bounds memory for big --size). */
 #define LOAD_BLOCK_BYTES (16 * 1024 * 1024)
-/* The producer queue holds this many messages; we never offer more. */
-#define LOAD_QUEUE_MESSAGES 1000000
+/*
+ * At most this many messages, and about this many payload bytes, are in
+ * librdkafka's queue or in flight at once (never less than one round). A
+ * small working set lets malloc reuse the memory of delivered messages
+ * instead of faulting in new pages, and still holds ~100 ms of messages.
+ */
+#define LOAD_QUEUE_MESSAGES 250000
+#define LOAD_QUEUE_BYTES (64 * 1024 * 1024)
 #define LOAD_METADATA_TIMEOUT_MS 10000
 #define LOAD_MAX_PROPERTIES 64
 /* Bytes reserved per key: "k" + up to 20 digits + NUL. */
@@ -42,6 +48,7 @@ typedef struct load_args {
     int property_count;
     uint64_t invalid_every; /* message i is invalid when i % N == N - 1; 0 = none */
     bool headers;           /* every message carries beast-seq and beast-source headers */
+    unsigned fields;        /* --fields; 0 = the format's default */
 } load_args;
 
 /* What produce_block() needs to know about the run, and what it counts. */
@@ -90,11 +97,12 @@ static void print_usage(FILE *out) {
     fprintf(out,
             "usage: beast-load --brokers B --topic T --format %s --count N\n"
             "                  [--rate R] [--size BYTES] [--property KEY=VALUE]...\n"
-            "                  [--invalid-every N] [--headers]\n"
+            "                  [--invalid-every N] [--headers] [--fields N]\n"
             "  Produces N synthetic events to every partition of T in turn (message i\n"
             "  to partition i %% P, key \"k<i>\"), waits for all deliveries, prints a summary.\n"
             "  --rate R       at most R messages per second (default: unlimited)\n"
-            "  --size BYTES   pad each payload to BYTES (default: natural size, ~220 B)\n"
+            "  --size BYTES   pad each payload to BYTES (default: natural size, json ~220 B,\n"
+            "                 proto ~480 B)\n"
             "  --property K=V a librdkafka producer property (repeatable), e.g.\n"
             "                 compression.codec=lz4\n"
             "  --invalid-every N  message i with i %% N == N-1 gets a payload the decoder\n"
@@ -103,8 +111,15 @@ static void print_usage(FILE *out) {
             "                 \", <count> invalid\"\n"
             "  --headers      every message gets the headers \"beast-seq: <i>\" and\n"
             "                 \"beast-source: beast-load\"\n"
+            "  --fields N     how many fields each event has:\n"
+            "                 json: the first N of seq, id, user_id, amount, currency,\n"
+            "                 active, tags, created_at, nested (default: those 9); above 9,\n"
+            "                 N - 9 more named f10, f11, ... (integer, string, number,\n"
+            "                 boolean in turn), up to %u\n"
+            "                 proto: example.Booking fields 1..N only (default: all %u;\n"
+            "                 --size still pads with customer_note, field 21)\n"
             "  exit: 0 all delivered, 1 a delivery or Kafka error, 2 bad arguments\n",
-            formats);
+            formats, load_payload_json.max_fields, load_payload_proto.max_fields);
 }
 
 /* Parses a whole decimal unsigned integer in [min, max]. Returns 0 or -1. */
@@ -128,17 +143,12 @@ static int parse_uint_range(const char *text, uint64_t min, uint64_t max, uint64
  */
 static int parse_args(int argc, char **argv, load_args *args, char *errstr, size_t errstr_size) {
     static const struct option long_options[] = {
-        {"brokers", required_argument, NULL, 'b'},
-        {"topic", required_argument, NULL, 't'},
-        {"format", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'},
-        {"rate", required_argument, NULL, 'r'},
-        {"size", required_argument, NULL, 's'},
-        {"property", required_argument, NULL, 'X'},
-        {"invalid-every", required_argument, NULL, 'i'},
-        {"headers", no_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"brokers", required_argument, NULL, 'b'},  {"topic", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'},   {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},     {"size", required_argument, NULL, 's'},
+        {"property", required_argument, NULL, 'X'}, {"invalid-every", required_argument, NULL, 'i'},
+        {"headers", no_argument, NULL, 'H'},        {"fields", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     bool have_count = false;
     int option;
@@ -146,7 +156,7 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
 
     memset(args, 0, sizeof(*args));
     opterr = 0;
-    while ((option = getopt_long(argc, argv, ":b:t:f:n:r:s:X:i:Hh", long_options, NULL)) != -1) {
+    while ((option = getopt_long(argc, argv, ":b:t:f:n:r:s:X:i:HF:h", long_options, NULL)) != -1) {
         switch (option) {
         case 'b':
             args->brokers = optarg;
@@ -208,6 +218,14 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
         case 'H':
             args->headers = true;
             break;
+        case 'F':
+            if (parse_uint_range(optarg, 1, UINT32_MAX, &number) != 0) {
+                snprintf(errstr, errstr_size, "--fields \"%s\": must be a positive integer",
+                         optarg);
+                return -1;
+            }
+            args->fields = (unsigned)number;
+            break;
         case 'h':
             print_usage(stdout);
             return 1;
@@ -235,6 +253,11 @@ static int parse_args(int argc, char **argv, load_args *args, char *errstr, size
         list_payload_formats(formats, sizeof(formats));
         snprintf(errstr, errstr_size, "--format \"%s\": unknown format (known: %s)", args->format,
                  formats);
+        return -1;
+    }
+    if (args->fields > find_payload_format(args->format)->max_fields) {
+        snprintf(errstr, errstr_size, "--fields %u: format \"%s\" has at most %u fields",
+                 args->fields, args->format, find_payload_format(args->format)->max_fields);
         return -1;
     }
     if (args->invalid_every > 0 && find_payload_format(args->format)->write_invalid == NULL) {
@@ -449,6 +472,22 @@ static int enqueue_partition(rd_kafka_t *handle, rd_kafka_topic_t *topic, int32_
     return 0;
 }
 
+/* Writes message seq's key "k<seq>" (not NUL-terminated) and returns its length. */
+static size_t write_key(char *key, uint64_t seq) {
+    char digits[20];
+    size_t count = 0;
+    size_t length = 0;
+
+    do {
+        digits[count++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq != 0);
+    key[length++] = 'k';
+    while (count > 0)
+        key[length++] = digits[--count];
+    return length;
+}
+
 /* Message `seq` gets the invalid payload and the "beast-test" header. */
 static bool is_invalid(const load_args *args, uint64_t seq) {
     return args->invalid_every > 0 && seq % args->invalid_every == args->invalid_every - 1;
@@ -526,7 +565,7 @@ static int produce_block(rd_kafka_t *handle, rd_kafka_topic_t *topic, int partit
                                    : plan->format->write(plan->format_state, seq, payload,
                                                          block->payload_stride);
             message->key = key;
-            message->key_len = (size_t)snprintf(key, LOAD_KEY_STRIDE, "k%" PRIu64, seq);
+            message->key_len = write_key(key, seq);
             if (invalid)
                 plan->invalid_produced++;
             if (!invalid && !args->headers)
@@ -559,7 +598,7 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
                     uint64_t *invalid_out, char *errstr, size_t errstr_size) {
     const load_payload_format *format = find_payload_format(args->format);
     load_plan plan = {.args = args, .format = format};
-    load_payload_options payload_options = {.target_size = args->size};
+    load_payload_options payload_options = {.target_size = args->size, .fields = args->fields};
     load_delivery delivery = {0};
     load_rate_limit limit = {0};
     load_block block = {0};
@@ -569,6 +608,7 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
     int partitions;
     uint64_t produced = 0;
     uint64_t block_messages;
+    uint64_t queue_messages;
     struct timespec wall;
     double started;
     int result = -1;
@@ -603,6 +643,11 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
                  block_messages, format->max_length(format_state));
         goto done;
     }
+    queue_messages = LOAD_QUEUE_BYTES / format->max_length(format_state);
+    if (queue_messages > LOAD_QUEUE_MESSAGES)
+        queue_messages = LOAD_QUEUE_MESSAGES;
+    if (queue_messages < block_messages)
+        queue_messages = block_messages;
     if (args->rate > 0) {
         limit.rate = args->rate;
         limit.burst = args->rate / 50.0 < 1.0 ? 1.0 : args->rate / 50.0;
@@ -620,16 +665,16 @@ static int run_load(const load_args *args, int *partitions_out, double *seconds_
             count = block_messages;
         if (args->rate > 0)
             count = take_tokens(&limit, handle, count);
-        /* Never offer more than the queue holds: produce_batch() would refuse the excess. */
-        while (rd_kafka_outq_len(handle) + (int)count > LOAD_QUEUE_MESSAGES)
-            rd_kafka_poll(handle, 5);
+        /* Wait for room; produce_batch() would refuse what the queue cannot hold. */
+        while ((uint64_t)rd_kafka_outq_len(handle) + count > queue_messages)
+            rd_kafka_poll(handle, 1);
         if (produce_block(handle, topic, partitions, &plan, &block, produced, count, errstr,
                           errstr_size) != 0)
             goto done;
         produced += count;
     }
     while (rd_kafka_outq_len(handle) > 0)
-        rd_kafka_poll(handle, 50);
+        rd_kafka_poll(handle, 5);
     *seconds_out = monotonic_seconds() - started;
     *invalid_out = plan.invalid_produced;
 

@@ -14,6 +14,7 @@
 typedef struct load_payload_options {
     size_t target_size;    /* pad each payload to this many bytes; 0 = natural size */
     int64_t start_time_ms; /* Unix ms; message `seq` is "created" at start_time_ms + seq */
+    unsigned fields;       /* --fields: how many fields to fill, 1..max_fields; 0 = default */
 } load_payload_options;
 
 /*
@@ -30,9 +31,13 @@ typedef struct load_payload_options {
  *             Like write(), but the bytes are ones the format's decoder must
  *             refuse (e.g. a truncated object); same seq, same bytes.
  * destroy:    frees the state made by create().
+ * max_fields / default_fields: the range --fields accepts, and what no
+ *             --fields means.
  */
 typedef struct load_payload_format {
     const char *name;
+    unsigned max_fields;
+    unsigned default_fields;
     int (*create)(void **state, const load_payload_options *options, char *errstr,
                   size_t errstr_size);
     size_t (*max_length)(const void *state);

@@ -4,6 +4,10 @@
  * {"seq":7,"id":"evt-7","user_id":"user-55433","amount":4242.17,"currency":"EUR",
  *  "active":true,"tags":["a","b"],"created_at":"2025-01-01T12:00:00.007Z",
  *  "nested":{"city":"Berlin","lat":52.5200,"lon":13.4050},"pad":"xxxx"}
+ * --fields N keeps the first N of those nine fields (N < 9; "pad" comes with
+ * --size only), or adds N - 9 more after "nested" (N > 9), named f10, f11, ...
+ * and in turn an integer, a string, a number with 2 decimals and a boolean:
+ *  ..."f10":48213,"f11":"s9377","f12":5234.18,"f13":true,"f14":...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +16,14 @@
 
 #include "payload.h"
 
-/* Longest payload without padding: every number at its widest, plus slack. */
+/* The event's own fields (seq .. nested); --fields beyond them adds f10, f11, ... */
+#define JSON_STANDARD_FIELDS 9
+#define JSON_MAX_FIELDS 1000
+/* Longest payload of the standard fields without padding: every number at its widest, plus slack.
+ */
 #define JSON_NATURAL_MAX 320
+/* Longest extra field: `,"f1000":` and a value of at most 9 bytes, plus slack. */
+#define JSON_EXTRA_FIELD_MAX 32
 /* `,"pad":""` — the bytes the pad field costs beyond its content. */
 #define JSON_PAD_OVERHEAD 9
 
@@ -33,6 +43,7 @@ static const json_city json_cities[] = {
 
 typedef struct json_state {
     load_payload_options options;
+    unsigned fields;        /* 1..JSON_MAX_FIELDS */
     int64_t cached_second;  /* Unix second that cached_prefix shows, or INT64_MIN */
     char cached_prefix[32]; /* "YYYY-MM-DDTHH:MM:SS" */
     size_t cached_prefix_length;
@@ -100,30 +111,76 @@ static char *append_timestamp(json_state *state, char *out, int64_t time_ms) {
     return out;
 }
 
-/* Writes everything but the closing brace; returns the end. */
+/* Appends extra field `index` (10 and up) of message seq: see the file comment. */
+static char *append_extra_field(char *out, uint64_t seq, unsigned index) {
+    uint64_t mixed = ((seq + index) * 2654435761u) >> 8;
+
+    out = append_literal(out, ",\"f");
+    out = append_uint(out, index);
+    out = append_literal(out, "\":");
+    switch ((index - JSON_STANDARD_FIELDS - 1) % 4) {
+    case 0:
+        return append_uint(out, mixed % 1000000);
+    case 1:
+        out = append_literal(out, "\"s");
+        out = append_uint(out, mixed % 100000);
+        *out++ = '"';
+        return out;
+    case 2:
+        return append_fixed(out, (int64_t)(mixed % 1000000), 2);
+    default:
+        return mixed & 1 ? append_literal(out, "true") : append_literal(out, "false");
+    }
+}
+
+/* Writes the first `fields` fields, everything but the closing brace; returns the end. */
 static char *write_fields(json_state *state, uint64_t seq, char *out) {
     const json_city *city = &json_cities[seq % JSON_CITY_COUNT];
     uint64_t mixed = seq * 2654435761u; /* Knuth's multiplicative hash: varied, repeatable */
+    unsigned fields = state->fields;
 
     out = append_literal(out, "{\"seq\":");
     out = append_uint(out, seq);
+    if (fields < 2)
+        return out;
     out = append_literal(out, ",\"id\":\"evt-");
     out = append_uint(out, seq);
-    out = append_literal(out, "\",\"user_id\":\"user-");
+    out = append_literal(out, "\"");
+    if (fields < 3)
+        return out;
+    out = append_literal(out, ",\"user_id\":\"user-");
     out = append_uint(out, (mixed >> 8) % 100000);
-    out = append_literal(out, "\",\"amount\":");
+    out = append_literal(out, "\"");
+    if (fields < 4)
+        return out;
+    out = append_literal(out, ",\"amount\":");
     out = append_fixed(out, (int64_t)((mixed >> 4) % 1000000), 2);
-    out = append_literal(out, ",\"currency\":\"EUR\",\"active\":");
+    if (fields < 5)
+        return out;
+    out = append_literal(out, ",\"currency\":\"EUR\"");
+    if (fields < 6)
+        return out;
+    out = append_literal(out, ",\"active\":");
     out = seq % 4 != 3 ? append_literal(out, "true") : append_literal(out, "false");
-    out = append_literal(out, ",\"tags\":[\"a\",\"b\"],\"created_at\":\"");
+    if (fields < 7)
+        return out;
+    out = append_literal(out, ",\"tags\":[\"a\",\"b\"]");
+    if (fields < 8)
+        return out;
+    out = append_literal(out, ",\"created_at\":\"");
     out = append_timestamp(state, out, state->options.start_time_ms + (int64_t)seq);
-    out = append_literal(out, "\",\"nested\":{\"city\":\"");
+    out = append_literal(out, "\"");
+    if (fields < 9)
+        return out;
+    out = append_literal(out, ",\"nested\":{\"city\":\"");
     out = append_bytes(out, city->name, strlen(city->name));
     out = append_literal(out, "\",\"lat\":");
     out = append_fixed(out, city->lat_e4, 4);
     out = append_literal(out, ",\"lon\":");
     out = append_fixed(out, city->lon_e4, 4);
     out = append_literal(out, "}");
+    for (unsigned index = JSON_STANDARD_FIELDS + 1; index <= fields; index++)
+        out = append_extra_field(out, seq, index);
     return out;
 }
 
@@ -136,6 +193,7 @@ static int create_json(void **state_out, const load_payload_options *options, ch
         return -1;
     }
     state->options = *options;
+    state->fields = options->fields != 0 ? options->fields : JSON_STANDARD_FIELDS;
     state->cached_second = INT64_MIN;
     *state_out = state;
     return 0;
@@ -144,8 +202,11 @@ static int create_json(void **state_out, const load_payload_options *options, ch
 static size_t max_json_length(const void *state_in) {
     const json_state *state = state_in;
     size_t padded = state->options.target_size;
+    size_t natural = JSON_NATURAL_MAX;
 
-    return padded > JSON_NATURAL_MAX ? padded : JSON_NATURAL_MAX;
+    if (state->fields > JSON_STANDARD_FIELDS)
+        natural += (state->fields - JSON_STANDARD_FIELDS) * JSON_EXTRA_FIELD_MAX;
+    return padded > natural ? padded : natural;
 }
 
 /*
@@ -191,6 +252,8 @@ static void destroy_json(void *state) { free(state); }
 
 const load_payload_format load_payload_json = {
     .name = "json",
+    .max_fields = JSON_MAX_FIELDS,
+    .default_fields = JSON_STANDARD_FIELDS,
     .create = create_json,
     .max_length = max_json_length,
     .write = write_json,
