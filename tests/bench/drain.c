@@ -189,6 +189,8 @@ static rd_kafka_t *create_consumer(const drain_args *args, drain_errors *errors,
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},
         {"queued.max.messages.kbytes", "16384"},
+        {"fetch.max.bytes", "4194304"},
+        {"fetch.wait.max.ms", "100"},
         {"enable.partition.eof", "false"},
         /* drain's own: */
         {"client.id", "beast-drain"},
