@@ -7,7 +7,8 @@
 # openssl-signed JWTs and refresh tokens, 401 on missing/expired tokens; fault
 # injection (429 bursts, errors, drops before/after storing, latency) and
 # stats; persistence across a restart; GCS upload/list/download/delete;
-# --fast mode; keep-alive. Every failed assertion prints a FAIL line; the
+# --fast mode (the body scanner, malformed bodies, dedup, per-table counts);
+# keep-alive. Every failed assertion prints a FAIL line; the
 # script exits 1 if any failed.
 set -u
 source "$(dirname "$0")/../lib.sh"
@@ -631,6 +632,68 @@ req GET "$BQ/tables/bench/data"
 expect_eq "fast: nothing stored" "$(jb .totalRows)" 0
 post_json "$BQ/tables/missing/insertAll" '{"rows":[{"json":{"a":1}}]}'
 expect_eq "fast: missing table still 404" "$CODE" 404
+
+note "--fast: the body scanner (nested keys, key order, escapes, empty ids)"
+post_json "$BQ/tables/bench/insertAll" '{"rows":[{"json":{"insertId":"3","a":1}},{"json":{"insertId":"3","nested":{"insertId":"3","json":{}}}}]}'
+expect_eq "fast: an insertId inside json is a column, not the row's id" "$CODE:$(jb .insertErrors)" "200:null"
+post_json "$BQ/tables/bench/insertAll" '{"rows":[{"json":{"a":4},"insertId":"4"},{"insertId":"4","json":{"a":4}},{"insertId":"a\u0062c","json":{}},{"insertId":"abc","json":{"s":"}]\"{["}}]}'
+expect_eq "fast: key order and escaped ids" "$CODE:$(jb .insertErrors)" "200:null"
+post_json "$BQ/tables/bench/insertAll" '{"rows":[{"insertId":"","json":{}},{"insertId":"","json":{}},{"insertId":7,"json":{}},{"json":{"a":1},"extra":[{"insertId":"5"}]}]}'
+expect_eq "fast: empty or non-string ids are no ids" "$CODE" 200
+req GET /admin/stats
+# rows so far: 3 (first test) + 2 nested + 2 of 4 ("4" and "abc" once each) + 4 without ids
+expect_eq "fast: rows_inserted after the scanner cases" "$(jb .rows_inserted)" 11
+expect_eq "fast: rows_deduped after the scanner cases" "$(jb .rows_deduped)" 4
+expect_eq "fast: per-table distinct rows" "$(jb '.tables["proj:ds.bench"].rows_inserted')" 11
+expect_eq "fast: per-table deduped rows" "$(jb '.tables["proj:ds.bench"].rows_deduped')" 4
+expect_eq "fast: insertIds remembered" "$(jb .fast_insert_ids)" 5
+
+note "--fast: malformed bodies get 400, the emulator lives on"
+rejected_before=$(jb .insert_rejected)
+for body in '' '[{"json":{}}]' '{"rows":[{"json":{}}' '{"rows":[{"json":{"a":"unterminated}}]}' \
+  '{"rows":[{"json":{"a":[1,2}}]}' '{"rows":[{"json":{}} x]}' '{"rows":[{"insertId":"1","json":{}},]}' \
+  '{"rows":[{"insertId":"\q","json":{}}]}' '{"rows":[{"json":{}}],"kind":tru}' '{"rows" [{"json":{}}]}'; do
+  post_json "$BQ/tables/bench/insertAll" "$body"
+  expect_eq "fast: malformed body $body: code" "$CODE" 400
+  expect_eq "fast: malformed body $body: message" "$(jb .error.message)" "Invalid JSON payload received."
+done
+post_json "$BQ/tables/bench/insertAll" '{"rows":[]}'
+expect_eq "fast: no rows message" "$(jb .error.message)" "No rows present in the request."
+post_json "$BQ/tables/bench/insertAll" '{"rows":{"json":{}}}'
+expect_eq "fast: rows not an array" "$(jb .error.message)" "No rows present in the request."
+req POST "$BQ/tables/bench/insertAll" --data-binary @"$TEST_TMP/many.body"
+expect_eq "fast: 50,001 rows message" "$(jb .error.message)" "too many rows present in the request, limit: 50000 row count: 50001."
+req GET /admin/stats
+expect_eq "fast: every refusal counted" "$(jb .insert_rejected)" $((rejected_before + 13))
+expect_eq "fast: refusals inserted nothing" "$(jb .rows_inserted)" 11
+req GET /healthz
+expect_eq "fast: still serving after malformed bodies" "$CODE" 200
+
+note "--fast: a large request, gzip, templateSuffix, deleting the table"
+awk 'BEGIN { printf "{\"rows\":["; for (i = 0; i < 3000; i++) { if (i) printf ","; printf "{\"insertId\":\"big-%d\",\"json\":{\"a\":%d,\"s\":\"x\\\"y\"}}", i, i } printf "]}" }' >"$TEST_TMP/fast-big.body"
+req POST "$BQ/tables/bench/insertAll" --data-binary @"$TEST_TMP/fast-big.body"
+expect_eq "fast: 3,000 rows code" "$CODE:$(jb .insertErrors)" "200:null"
+gzip -c "$TEST_TMP/fast-big.body" >"$TEST_TMP/fast-big.body.gz"
+req POST "$BQ/tables/bench/insertAll" -H 'Content-Encoding: gzip' --data-binary @"$TEST_TMP/fast-big.body.gz"
+expect_eq "fast: the same rows gzipped" "$CODE" 200
+post_json "$BQ/tables/bench/insertAll" '{"templateSuffix":"_x","rows":[{"insertId":"big-1","json":{}}]}'
+expect_eq "fast: templateSuffix code" "$CODE" 200
+req GET "$BQ/tables/bench_x"
+expect_eq "fast: templateSuffix created the table" "$CODE" 200
+req GET /admin/stats
+expect_eq "fast: 3,000 new rows, then 3,000 duplicates" "$(jb '.tables["proj:ds.bench"].rows_inserted'):$(jb '.tables["proj:ds.bench"].rows_deduped')" "3011:3004"
+expect_eq "fast: a suffixed table has ids of its own" "$(jb '.tables["proj:ds.bench_x"].rows_inserted')" 1
+req DELETE "$BQ/tables/bench"
+expect_eq "fast: delete the table" "$CODE" 204
+post_json "$BQ/tables/bench/insertAll" '{"rows":[{"insertId":"big-1","json":{}}]}'
+expect_eq "fast: a deleted table is 404" "$CODE" 404
+post_json "$BQ/tables" '{"tableReference":{"tableId":"bench"},"schema":{"fields":[{"name":"a","type":"INTEGER"}]}}'
+req POST "$BQ/tables/bench/insertAll" --data-binary @"$TEST_TMP/fast-big.body"
+req GET /admin/stats
+expect_eq "fast: a re-created table starts with no ids and no counts" "$(jb '.tables["proj:ds.bench"].rows_inserted'):$(jb '.tables["proj:ds.bench"].rows_deduped')" "3000:0"
+req POST /admin/reset
+req GET /admin/stats
+expect_eq "fast: reset forgets tables and ids" "$(jb '.tables | length'):$(jb .fast_insert_ids)" "0:0"
 emu_stop
 
 if [ "$FAILURES" -gt 0 ]; then

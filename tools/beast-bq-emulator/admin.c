@@ -70,6 +70,8 @@ void admin_stats(struct http_request *req, struct http_reply *reply) {
     }
     cJSON_AddNumberToObject(root, "faults_injected", (double)faults_total);
     cJSON_AddBoolToObject(root, "fast", emu->config.fast);
+    if (emu->config.fast)
+        fast_insert_stats(emu->fast_insert, root);
     cJSON_AddBoolToObject(root, "auth_required", emu->config.require_auth);
     reply_json(reply, 200, root);
 }
@@ -87,7 +89,7 @@ void admin_reset(struct http_request *req, struct http_reply *reply) {
     faults_reset(emu->faults);
     for (size_t i = 0; i < sizeof stat_fields / sizeof stat_fields[0]; i++)
         atomic_store_explicit(stat_counter(emu, i), 0, memory_order_relaxed);
-    fast_dedup_clear(emu->fast_dedup);
+    fast_insert_clear(emu->fast_insert);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddBoolToObject(root, "reset", true);
     reply_json(reply, 200, root);

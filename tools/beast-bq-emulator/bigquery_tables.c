@@ -327,14 +327,16 @@ void bigquery_dataset_delete(struct http_request *req, struct http_reply *reply,
     const char *contents = request_query(req, "deleteContents");
     bool delete_contents = contents && strcmp(contents, "true") == 0;
     int status = store_dataset_delete(req->emu->store, project, dataset, delete_contents);
-    if (status == STORE_OK)
+    if (status == STORE_OK) {
+        fast_insert_forget(req->emu->fast_insert, project, dataset, NULL);
         reply_empty(reply, 204);
-    else if (status == STORE_NOT_FOUND)
+    } else if (status == STORE_NOT_FOUND) {
         reply_error(reply, 404, "notFound", "Not found: Dataset %s:%s", project, dataset);
-    else if (status == STORE_EXISTS)
+    } else if (status == STORE_EXISTS) {
         reply_error(reply, 400, "resourceInUse", "Dataset %s:%s is still in use", project, dataset);
-    else
+    } else {
         reply_error(reply, 500, "backendError", "Storage failure deleting dataset");
+    }
 }
 
 struct dataset_list {
@@ -579,6 +581,7 @@ void bigquery_table_delete(struct http_request *req, struct http_reply *reply, c
                            const char *dataset, const char *table) {
     int status = store_table_delete(req->emu->store, project, dataset, table);
     if (status == STORE_OK) {
+        fast_insert_forget(req->emu->fast_insert, project, dataset, table);
         reply_empty(reply, 204);
     } else if (status == STORE_NOT_FOUND) {
         char label[768];

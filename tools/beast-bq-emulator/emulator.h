@@ -13,7 +13,8 @@ struct store;
 struct faults;
 struct token_registry;
 struct query_jobs;
-struct fast_dedup;
+struct fast_insert;
+struct cJSON;
 struct http_request;
 struct http_reply;
 
@@ -60,7 +61,7 @@ struct emulator {
     struct faults *faults;
     struct token_registry *tokens;
     struct query_jobs *jobs;
-    struct fast_dedup *fast_dedup;
+    struct fast_insert *fast_insert; /* --fast insertAll state (insertall_fast.c) */
     struct emulator_stats stats;
 };
 
@@ -94,9 +95,19 @@ void insertall_handle(struct http_request *req, struct http_reply *reply, const 
                       const char *dataset, const char *table);
 void tabledata_list(struct http_request *req, struct http_reply *reply, const char *project,
                     const char *dataset, const char *table);
-struct fast_dedup *fast_dedup_create(void);
-void fast_dedup_destroy(struct fast_dedup *dedup);
-void fast_dedup_clear(struct fast_dedup *dedup);
+/* --fast: the in-memory insertIds, table cache and per-table counts. */
+struct fast_insert *fast_insert_create(void);
+void fast_insert_destroy(struct fast_insert *fast);
+/* Forgets every insertId, table and count (POST /admin/reset). */
+void fast_insert_clear(struct fast_insert *fast);
+/* After a delete: forgets table project:dataset.table (every table of the
+ * dataset when table is NULL) with its counts; its insertIds no longer match
+ * when it is created again. */
+void fast_insert_forget(struct fast_insert *fast, const char *project, const char *dataset,
+                        const char *table);
+/* Adds "fast_insert_ids", "fast_insert_ids_forgotten" and "tables" (per table:
+ * rows_inserted, rows_deduped) to the /admin/stats object. */
+void fast_insert_stats(struct fast_insert *fast, struct cJSON *stats);
 
 /* jobs.query and jobs.getQueryResults (query.c). */
 struct query_jobs *query_jobs_create(void);

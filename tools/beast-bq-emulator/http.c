@@ -274,6 +274,23 @@ static void dispatch(struct http_request *req, struct http_reply *reply) {
 
 /* ---- libmicrohttpd glue ------------------------------------------------------- */
 
+/* Allocates the whole body at once when Content-Length announces it (and it is
+ * within the limit), so a large body is never copied by growing. */
+static void reserve_body(struct http_request *req) {
+    const char *length = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!length)
+        return;
+    char *end;
+    errno = 0;
+    unsigned long long announced = strtoull(length, &end, 10);
+    if (errno || end == length || *end || announced == 0 || announced > req->body_limit)
+        return;
+    req->body = xmalloc((size_t)announced + 1);
+    req->body_cap = (size_t)announced + 1;
+    req->body[0] = '\0';
+}
+
 static void append_body(struct http_request *req, const char *data, size_t len) {
     req->wire_len += len;
     if (req->body_too_large)
@@ -333,6 +350,7 @@ static enum MHD_Result handle_connection(void *cls, struct MHD_Connection *conne
         req->method = method;
         req->path = xstrdup(url);
         req->body_limit = strncmp(url, "/upload/", 8) == 0 ? UPLOAD_BODY_LIMIT : API_BODY_LIMIT;
+        reserve_body(req);
         *con_cls = req;
         return MHD_YES;
     }

@@ -90,7 +90,7 @@ static bool parse_listen(const char *text, char **host, int *port) {
 }
 
 static void emulator_free(struct emulator *emu) {
-    fast_dedup_destroy(emu->fast_dedup);
+    fast_insert_destroy(emu->fast_insert);
     query_jobs_destroy(emu->jobs);
     token_registry_destroy(emu->tokens);
     faults_destroy(emu->faults);
@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
     }
     emu.faults = faults_create(&faults, seed ? seed : random_u64() | 1);
     emu.jobs = query_jobs_create();
-    emu.fast_dedup = fast_dedup_create();
+    emu.fast_insert = fast_insert_create();
 
     /* every thread started from here on inherits the blocked set; main waits */
     sigset_t stop_signals;
