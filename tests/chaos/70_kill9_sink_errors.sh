@@ -11,11 +11,11 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=4
 INVALID_EVERY=97
 KILLS=$(chaos_size 3 12)
 RATE=$(chaos_size 1500 2000)
 COUNT=$(chaos_size 36000 300000)
+PARTITIONS=$(chaos_partitions 4 "$COUNT")
 
 chaos_setup "$PARTITIONS" --error-rate 0.2 --error-codes 500,503,429 --seed 7
 PORT=$(free_port)

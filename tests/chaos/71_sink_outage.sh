@@ -14,11 +14,11 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=4
 INVALID_EVERY=97
 OUTAGE_S=$(chaos_size 10 60)
 RATE=1000
 COUNT=$((RATE * (OUTAGE_S + 15)))
+PARTITIONS=$(chaos_partitions 4 "$COUNT")
 # Growth allowed from the outage's start (the pipeline filling its rings,
 # batches and librdkafka's prefetch), and once paused: none to speak of, as
 # the same batches are retried over and over (every 100 ms at most, so a

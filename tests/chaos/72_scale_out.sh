@@ -11,11 +11,11 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=6
 INVALID_EVERY=97
 ROUNDS=$(chaos_size 1 3)
 RATE=$(chaos_size 1500 2000)
 COUNT=$(chaos_size 30000 180000)
+PARTITIONS=$(chaos_partitions 6 "$COUNT")
 
 PIDS=() LOGS=() PORTS=() CONFIGS=()
 started=0

@@ -12,12 +12,12 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=4
 INVALID_EVERY=97
 RESTARTS=$(chaos_size 1 3)
 DOWN_S=$(chaos_size 3 10)
 RATE=1500
 COUNT=$(chaos_size 15000 90000)
+PARTITIONS=$(chaos_partitions 4 "$COUNT")
 
 chaos_setup "$PARTITIONS"
 EMU_PORT=${EMU_URL##*:}

@@ -13,10 +13,10 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=4
 INVALID_EVERY=97
 RATE=$(chaos_size 3000 3000)
 COUNT=$(chaos_size 15000 90000)
+PARTITIONS=$(chaos_partitions 4 "$COUNT")
 
 chaos_setup "$PARTITIONS" --drop-rate 0.1 --drop-after-rate 0.1 --seed 11
 PORT=$(free_port)

@@ -12,11 +12,11 @@ source "$BEAST_ROOT/tests/integration/pipeline_lib.sh"
 source "$BEAST_ROOT/plugins/sink_bigquery/tests/bigquery_lib.sh"
 source "$(dirname "$0")/chaos_lib.sh"
 
-PARTITIONS=4
 INVALID_EVERY=97
 STOPS=$(chaos_size 2 5)
 RATE=2000
 COUNT=$(chaos_size 24000 100000)
+PARTITIONS=$(chaos_partitions 4 "$COUNT")
 SHUTDOWN_TIMEOUT_S=15
 
 chaos_setup "$PARTITIONS" --error-rate 0.1 --error-codes 500,503 --latency-ms 20 --seed 5

@@ -21,6 +21,18 @@ chaos_size() {
 
 note "mode: $([ "$CHAOS_FULL" = 1 ] && echo full || echo short)"
 
+# chaos_partitions MIN COUNT: at least MIN partitions, and enough that COUNT
+# of beast-load's ~220-byte json events stay under 3 MB a partition. The
+# mock keeps about 5 MB a partition: past that it deletes the oldest
+# messages, and a consumer that falls behind (kills, outages) would find
+# them gone and jump ahead (auto.offset.reset) — retention, not what the
+# test is about.
+chaos_partitions() {
+  local min="$1" count="$2" need
+  need=$(((count * 230 + 2999999) / 3000000))
+  echo $((need > min ? need : min))
+}
+
 # chaos_config FILE PORT [EXTRA_PIPELINE_LINES] [EXTRA_SINK_KEYS]: a pipeline
 # $CHAOS_TOPIC (json) -> bigquery table $CHAOS_TOPIC at the emulator, file DLQ
 # in $TEST_TMP/dlq, /metrics on PORT. A 3 s session timeout (the mock
