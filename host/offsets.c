@@ -61,9 +61,13 @@ static host_track *create_track(host_track_table *table, const char *topic, int3
     track->committed = -1;
     track->acked_next = -1;
     /* An odd value that is acked(seq) for no seq the window will see before
-     * register overwrites the slot. */
-    for (uint32_t i = 0; i < table->window; i++)
+     * register overwrites the slot. The offsets are written now too, so the
+     * window's memory is resident from the start: RSS does not creep up as
+     * the first window's worth of messages passes through each partition. */
+    for (uint32_t i = 0; i < table->window; i++) {
         atomic_init(&track->states[i], 0xFFFFFFFFu);
+        track->offsets[i] = -1;
+    }
     return track;
 }
 
