@@ -4,7 +4,8 @@
 #   make test-asan  the same suite built with AddressSanitizer + UBSan into build-asan/
 #   make fuzz       libFuzzer targets for every decoder of outside bytes, bounded time
 #   make demo       local Kafka mock + beast + load, prints what landed
-#   make bench      benchmarks (never part of make test)
+#   make bench      benchmarks, written to BENCHMARKS.md (never part of make test)
+#   make soak       memory soak: 10 M messages, RSS must stay flat
 #
 # Conventions (so a new plugin or tool needs no edit here):
 #   plugins/<kind>_<name>/*.c  -> $(O)/plugins/<kind>_<name>.so   (built against sdk/ only)
@@ -38,7 +39,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 TEST_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 TEST_PLUGINS :=
 
-.PHONY: all test test-asan unit fuzz demo bench chaos clean format format-check
+.PHONY: all test test-asan unit fuzz demo bench soak chaos clean format format-check
 all: $(O)/bin/beast $(PLUGINS) $(TOOLS)
 
 -include $(wildcard plugins/*/build.mk) $(wildcard tools/*/build.mk) $(wildcard tests/build.mk) $(wildcard tests/*/build.mk) $(wildcard schemas/build.mk)
@@ -100,8 +101,13 @@ demo:
 
 bench:
 	@scripts/setup
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
+	@O=$(O) scripts/bench
+
+soak:
+	@scripts/setup
 	@$(MAKE) --no-print-directory all
-	@scripts/bench
+	@O=$(O) scripts/soak
 
 chaos:
 	@scripts/setup
