@@ -19,6 +19,9 @@
 
 #define MAX_OPEN_FILES 256
 
+/* Per-file line buffers above this size are freed after each batch. */
+#define SINK_FILE_KEEP_BUFFER (64 * 1024)
+
 typedef struct open_file {
     char *topic;
     int32_t partition;
@@ -198,6 +201,12 @@ static beast_result sink_file_write(void *ctx, beast_batch *batch, char *errstr,
             return BEAST_RETRY;
         }
     }
+    /* A file's buffer grows to the most rows one batch had for it; with
+     * hundreds of partitions, keeping every such buffer would hold hundreds
+     * of MB. Keep small ones for reuse, give big ones back. */
+    for (size_t i = 0; i < sink->count; i++)
+        if (sink->files[i].pending.cap > SINK_FILE_KEEP_BUFFER)
+            sink->api->buf_free(&sink->files[i].pending);
     for (uint32_t r = 0; r < batch->count; r++)
         batch->rows[r].status = BEAST_ROW_DONE;
     return BEAST_OK;
