@@ -23,6 +23,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "../../tools/common/kafka_properties.h"
+
 #define DRAIN_MAX_PROPERTIES 64
 #define DRAIN_METADATA_TIMEOUT_MS 10000
 #define DRAIN_WATERMARK_TIMEOUT_MS 10000
@@ -209,17 +211,10 @@ static rd_kafka_t *create_consumer(const drain_args *args, drain_errors *errors,
         return NULL;
     }
     rd_kafka_conf_set(conf, "group.id", args->group, NULL, 0);
-    for (int i = 0; i < args->property_count; i++) {
-        char key[256];
-        const char *equals = strchr(args->properties[i], '=');
-
-        snprintf(key, sizeof(key), "%.*s", (int)(equals - args->properties[i]),
-                 args->properties[i]);
-        if (rd_kafka_conf_set(conf, key, equals + 1, reason, sizeof(reason)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "--property \"%s\": %s", args->properties[i], reason);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    if (kafka_conf_set_properties(conf, args->properties, args->property_count, errstr,
+                                  errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, errors);

@@ -18,6 +18,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "../common/kafka_properties.h"
+
 #include "payload.h"
 
 /* Messages handed to librdkafka per produce_batch() round (over all partitions). */
@@ -333,17 +335,10 @@ static rd_kafka_t *create_producer(const load_args *args, load_delivery *deliver
     }
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, 0);
-    for (int i = 0; i < args->property_count; i++) {
-        char key[256];
-        const char *equals = strchr(args->properties[i], '=');
-
-        snprintf(key, sizeof(key), "%.*s", (int)(equals - args->properties[i]),
-                 args->properties[i]);
-        if (rd_kafka_conf_set(conf, key, equals + 1, reason, sizeof(reason)) != RD_KAFKA_CONF_OK) {
-            snprintf(errstr, errstr_size, "--property \"%s\": %s", args->properties[i], reason);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
+    if (kafka_conf_set_properties(conf, args->properties, args->property_count, errstr,
+                                  errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
