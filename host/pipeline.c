@@ -1287,9 +1287,9 @@ static rd_kafka_t *create_consumer(host_pipeline *pipeline, char *errstr, size_t
     /* beast's defaults first; the user's properties may override them.
      * The prefetch is capped at 16 MB; fetches of at most a quarter of it
      * and a 100 ms fetch wait keep it flowing: with librdkafka 2.0.2's
-     * 50 MB fetches the capped queue overshoots and the broker thread idles
-     * for fetch.wait.max.ms (500 ms) before it fetches again (measured with
-     * tests/bench/drain: 250k -> 700k msgs/s of 480-byte messages). */
+     * 50 MB fetches one response overshoots the cap and the fetcher stalls
+     * until its next serve timeout (measured with tests/bench/drain: 250k ->
+     * 700k msgs/s of 480-byte messages; BENCHMARKS.md has the profile). */
     static const char *const defaults[][2] = {
         {"enable.auto.commit", "false"},   {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"}, {"queued.max.messages.kbytes", "16384"},
