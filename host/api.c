@@ -444,55 +444,95 @@ static char *put_double(char *p, double value) {
 /* Member names from a decoder's schema are the same pointers row after row:
  * keep their encoded form `"name":` in a small per-thread cache keyed by the
  * pointer, so a row costs one fixed-size copy per name. A name whose pointer
- * is new (JSON decoder names live in the batch arena) is encoded and cached;
- * the cached text is compared with the name on every hit, so a reused
- * address with other contents is simply re-encoded. */
+ * is new (JSON decoder names live in the batch arena) is encoded and cached.
+ * An entry is trusted without looking at the name while its thread trusts
+ * the schema it came from (host_json_trust_schema): a live schema's strings
+ * are immutable, so a name at the same address is that string. Any other
+ * hit compares the cached text with the name, so a reused address with
+ * other contents is simply re-encoded. */
 #define NAME_CACHE_SLOTS 512
 typedef struct name_cache_entry {
     const char *name;
+    uint64_t trust; /* the trust window it was filled in from a schema; 0: none */
     uint8_t name_length;
     uint8_t text_length;
     char text[NAME_CACHE_TEXT];
 } name_cache_entry;
 static _Thread_local name_cache_entry name_cache[NAME_CACHE_SLOTS];
+/* The current trust window of this thread (0: no schema trusted) and the
+ * last one handed out (windows are never reused). */
+static _Thread_local uint64_t trust_current, trust_last;
 
+static inline name_cache_entry *name_slot(const char *name) {
+    return &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
+}
+
+/* Whether the NUL-terminated `name` is the `length` bytes at `cached`
+ * (which hold no NUL). Reads name only up to its first mismatch, so never
+ * past its terminator, and cached only within its `length` bytes. */
 static inline int same_name(const char *cached, const char *name, size_t length) {
-    for (; length >= 8; length -= 8, cached += 8, name += 8) {
-        uint64_t a, b;
-        memcpy(&a, cached, 8);
-        memcpy(&b, name, 8);
-        if (a != b)
+    for (size_t i = 0; i < length; i++)
+        if (cached[i] != name[i])
             return 0;
-    }
-    for (; length; length--)
-        if (*cached++ != *name++)
-            return 0;
-    return *name == '\0';
+    return name[length] == '\0';
 }
 
 /* The cached `"name":` for name, or NULL. */
 static inline const name_cache_entry *cached_name(const char *name) {
-    const name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
-    return entry->name == name && same_name(entry->text + 1, name, entry->name_length) ? entry
-                                                                                       : NULL;
+    const name_cache_entry *entry = name_slot(name);
+    if (entry->name != name)
+        return NULL;
+    if (entry->trust == trust_current && trust_current)
+        return entry;
+    return same_name(entry->text + 1, name, entry->name_length) ? entry : NULL;
+}
+
+/* Caches `"name":` when name needs no escaping and fits; `trust` as in
+ * name_cache_entry. 1 cached, 0 not. */
+static int cache_name(const char *name, size_t length, uint64_t trust) {
+    if (length + 3 > NAME_CACHE_TEXT)
+        return 0;
+    for (size_t i = 0; i < length; i++)
+        if (needs_escape[(unsigned char)name[i]])
+            return 0;
+    name_cache_entry *entry = name_slot(name);
+    entry->name = name;
+    entry->trust = trust;
+    entry->name_length = (uint8_t)length;
+    entry->text_length = (uint8_t)(length + 3);
+    entry->text[0] = '"';
+    memcpy(entry->text + 1, name, length);
+    memcpy(entry->text + 1 + length, "\":", 2);
+    return 1;
 }
 
 /* Encodes `"name":` (and caches it when it needed no escaping). */
 static int append_member_name_slow(beast_buf *out, const char *name) {
     size_t length = strlen(name);
-    size_t start = out->len;
+    if (cache_name(name, length, 0)) {
+        const name_cache_entry *entry = name_slot(name);
+        return host_buf_append(out, entry->text, entry->text_length);
+    }
     if (host_json_append_string(out, name, length) != 0 || put_char(out, ':') != 0)
         return -1;
-    size_t encoded = out->len - start;
-    /* Cache only names that needed no escaping (then text+1 == name). */
-    if (encoded <= NAME_CACHE_TEXT && encoded == length + 3) {
-        name_cache_entry *entry = &name_cache[((uintptr_t)name >> 3) % NAME_CACHE_SLOTS];
-        entry->name = name;
-        entry->name_length = (uint8_t)length;
-        entry->text_length = (uint8_t)encoded;
-        memcpy(entry->text, out->data + start, encoded);
-    }
     return 0;
+}
+
+static void trust_fields(const beast_field *fields, uint32_t count, uint64_t trust, int depth) {
+    for (uint32_t i = 0; i < count; i++) {
+        if (fields[i].name)
+            cache_name(fields[i].name, strlen(fields[i].name), trust);
+        if (fields[i].type == BEAST_TYPE_RECORD && depth < 64)
+            trust_fields(fields[i].fields, fields[i].field_count, trust, depth + 1);
+    }
+}
+
+void host_json_trust_schema(const beast_schema *schema) {
+    trust_current = 0;
+    if (!schema)
+        return;
+    trust_current = ++trust_last;
+    trust_fields(schema->fields, schema->field_count, trust_current, 0);
 }
 
 /* Room a non-container value may need (RECORD/ARRAY: reserved as they go). */

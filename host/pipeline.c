@@ -302,8 +302,12 @@ static int write_to_sink(host_pipeline *pipeline, host_batch *batch, unsigned *s
                             .arena = batch->arena,
                             .attempt = attempt};
         errstr[0] = '\0';
+        /* Sinks encode rows in write, on this thread; the schema lives until
+         * the decoder's destroy, after the pipeline's workers stop. */
+        host_json_trust_schema(batch->schema);
         beast_result result = call_sink(pipeline, &pipeline->sink, &pipeline->sink_lock,
                                         pipeline->sink_thread_safe, &view, errstr, sizeof(errstr));
+        host_json_trust_schema(NULL);
         if (result == BEAST_FATAL) {
             pipeline_fail(pipeline, "sink: %s", errstr[0] ? errstr : "fatal error");
             return -1;

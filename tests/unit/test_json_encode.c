@@ -2,7 +2,8 @@
  * test_json_encode.c — the host's JSON row encoder that every sink uses:
  * escaping at every position of long strings, doubles that read back
  * exactly, timestamps, base64, metadata columns (top level and namespaced),
- * and the member-name cache when an address is reused with new contents.
+ * and the member-name cache when an address is reused with new contents
+ * and while a schema's names are trusted.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -239,6 +240,40 @@ static void test_name_cache_survives_address_reuse(void **state) {
     }
 }
 
+static void test_trusted_schema_names(void **state) {
+    (void)state;
+    static const beast_field inner[] = {{.name = "deep", .type = BEAST_TYPE_INT64}};
+    static const beast_field fields[] = {
+        {.name = "plain", .type = BEAST_TYPE_BOOL},
+        {.name = "q\"uote", .type = BEAST_TYPE_BOOL},
+        {.name = "nested", .type = BEAST_TYPE_RECORD, .fields = inner, .field_count = 1}};
+    const beast_schema schema = {
+        .struct_size = sizeof(beast_schema), .fields = fields, .field_count = 3, .version = 1};
+    beast_member deep = {inner[0].name, {.type = BEAST_TYPE_INT64, .as.i64 = 7}};
+    beast_member members[3] = {
+        {fields[0].name, {.type = BEAST_TYPE_BOOL, .as.boolean = 1}},
+        {fields[1].name, {.type = BEAST_TYPE_BOOL, .as.boolean = 0}},
+        {fields[2].name, {.type = BEAST_TYPE_RECORD, .len = 1, .as.members = &deep}}};
+    beast_value record = {.type = BEAST_TYPE_RECORD, .len = 3, .as.members = members};
+    const char *expected = "{\"plain\":true,\"q\\\"uote\":false,\"nested\":{\"deep\":7}}";
+    assert_string_equal(encode(&record), expected);
+    host_json_trust_schema(&schema);
+    assert_string_equal(encode(&record), expected);
+    assert_string_equal(encode(&record), expected);
+    /* Names that are not the schema's pointers are still compared. */
+    char name[16];
+    strcpy(name, "other");
+    members[0].name = name;
+    assert_string_equal(encode(&record),
+                        "{\"other\":true,\"q\\\"uote\":false,\"nested\":{\"deep\":7}}");
+    strcpy(name, "else");
+    assert_string_equal(encode(&record),
+                        "{\"else\":true,\"q\\\"uote\":false,\"nested\":{\"deep\":7}}");
+    host_json_trust_schema(NULL);
+    members[0].name = fields[0].name;
+    assert_string_equal(encode(&record), expected);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string_escapes_at_every_position),
@@ -246,6 +281,7 @@ int main(void) {
         cmocka_unit_test(test_integers_timestamps_bytes),
         cmocka_unit_test(test_rows_with_metadata),
         cmocka_unit_test(test_name_cache_survives_address_reuse),
+        cmocka_unit_test(test_trusted_schema_names),
     };
     return cmocka_run_group_tests_name("json_encode", tests, NULL, NULL);
 }
