@@ -280,25 +280,63 @@ int host_json_append_timestamp(beast_buf *out, int64_t micros) {
     return 0;
 }
 
-/* Writes the digits of value; needs 20 bytes of room (writes exactly 20,
- * returns the end of the digits). */
+/* 10^0 .. 10^19. */
+static const uint64_t pow10_u64[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+
+/* Decimal digits of value (1..20). */
+static inline unsigned decimal_digits(uint64_t value) {
+    /* bits * log10(2), with log10(2) ~ 1233/4096: the digits, or one fewer
+     * (at most 19, so the table lookup stays inside). */
+    unsigned guess = ((64 - (unsigned)__builtin_clzll(value | 1)) * 1233) >> 12;
+    return guess + (value >= pow10_u64[guess]) + (value == 0);
+}
+
+/* Writes the digits of value, exactly them (at most 20 bytes); returns
+ * their end. Two digits at a time from the end, 32-bit arithmetic once
+ * the rest fits. */
 static char *put_uint64(char *p, uint64_t value) {
-    char digits[40];
-    char *end = digits + 20, *t = end;
-    while (value >= 100) {
+    if (value < 10) {
+        *p = (char)('0' + value);
+        return p + 1;
+    }
+    char *end = p + decimal_digits(value), *t = end;
+    while (value > UINT32_MAX) {
         unsigned pair = (unsigned)(value % 100);
         value /= 100;
         t -= 2;
         memcpy(t, &digit_pairs[2 * pair], 2);
     }
-    if (value >= 10) {
+    uint32_t small = (uint32_t)value;
+    while (small >= 100) {
+        unsigned pair = small % 100;
+        small /= 100;
         t -= 2;
-        memcpy(t, &digit_pairs[2 * value], 2);
-    } else {
-        *--t = (char)('0' + value);
+        memcpy(t, &digit_pairs[2 * pair], 2);
     }
-    memcpy(p, t, 20); /* fixed size: the bytes past `end` are overwritten later */
-    return p + (end - t);
+    if (small >= 10)
+        memcpy(t - 2, &digit_pairs[2 * small], 2);
+    else
+        t[-1] = (char)('0' + small);
+    return end;
 }
 
 static inline char *put_int64(char *p, int64_t value) {
@@ -361,8 +399,9 @@ static int reads_back(uint64_t mantissa, unsigned shift, int d, uint64_t *digits
     return 0;
 }
 
-/* The fewest decimals that read back, by binary search (if d decimals
- * read back, so do d + 1), or -1. */
+/* Decimals that read back, or -1: the fewest, or more whose extra digits
+ * are all zero (stripping trailing zeros gives the fewest). By binary
+ * search (if d decimals read back, so do d + 1). */
 static int shortest_decimals(uint64_t mantissa, unsigned shift, int binary_exponent,
                              uint64_t *digits_out) {
     /* floor(log10(magnitude)), give or take one, bounds the decimals that
@@ -378,6 +417,19 @@ static int shortest_decimals(uint64_t mantissa, unsigned shift, int binary_expon
         return -1;
     int low = 0;
     *digits_out = digits;
+    /* First a guess of 13 or 14 significant digits (about 10^-15 of the
+     * magnitude), well above the double's spacing: when it reads back, the
+     * fewest decimals are it less its trailing zero digits (any shorter
+     * text that reads back rounds to the same digits at this precision),
+     * which is what the caller strips. Typical values take two probes. */
+    int guess = 13 - exponent10;
+    if (guess >= 0 && guess < high) {
+        if (reads_back(mantissa, shift, guess, &digits) == 1) {
+            *digits_out = digits;
+            return guess;
+        }
+        low = guess + 1;
+    }
     while (low < high) {
         int middle = (low + high) / 2;
         if (reads_back(mantissa, shift, middle, &digits) == 1) {
@@ -412,6 +464,10 @@ static char *put_double(char *p, double value) {
         if (decimals >= 0) {
             if (value < 0)
                 *p++ = '-';
+            while (decimals >= 4 && digits % 10000 == 0) {
+                digits /= 10000;
+                decimals -= 4;
+            }
             while (decimals > 0 && digits % 10 == 0) {
                 digits /= 10;
                 decimals--;
