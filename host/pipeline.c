@@ -71,7 +71,8 @@ struct host_pipeline {
     pthread_mutex_t sink_lock, decoder_lock, dlq_lock;
 
     rd_kafka_t *consumer;
-    pthread_t consumer_thread, committer_thread;
+    rd_kafka_queue_t *consumer_queue; /* librdkafka's consumer queue, for its length */
+    pthread_t consumer_thread, committer_thread, waker_thread;
     pthread_t *sink_threads;
     decoder_worker *decoders;
     int decoder_count, sink_count;
@@ -120,6 +121,17 @@ struct host_pipeline {
     host_series *consumed, *written, *dlq_rows, *decode_errors, *retries, *sink_ok, *sink_retry,
         *depth_decode, *depth_sink, *paused_gauge, *backpressure_gauge;
     host_histogram *batch_latency;
+
+    /* Fetch wake-ups (see fetch_waker_main). The consumer thread decides,
+     * the waker thread sends; waker_lock guards wake_requested. */
+    pthread_mutex_t waker_lock;
+    pthread_cond_t waker_cond;
+    int wake_requested;
+    int64_t queue_max_messages, queue_max_bytes; /* librdkafka's prefetch thresholds */
+    double mean_message_bytes;                   /* consumer thread: running mean */
+    int queue_was_full;                          /* consumer thread */
+    uint32_t polls_since_check;                  /* consumer thread */
+    host_series *fetch_wakeups;
 };
 
 static void pipeline_fail(host_pipeline *pipeline, const char *fmt, ...)
@@ -875,6 +887,92 @@ static beast_result kafka_committed(void *owner, const char *topic, int32_t part
 /* Consumer thread                                                         */
 /* ---------------------------------------------------------------------- */
 
+/* Fetch wake-ups. librdkafka (< 2.2) stops fetching once its local queue
+ * holds queued.min.messages or queued.max.messages.kbytes, and its broker
+ * threads look again only at their next wake-up: an I/O event, an op, or a
+ * fixed 1 s timeout. When beast is the slower side the queue fills, beast
+ * drains it in a fraction of that second and then waits out the rest
+ * (throughput about one prefetch cap per second; BENCHMARKS.md has the
+ * profile). So the consumer thread watches the queue: once it was near a
+ * threshold and has drained below half of it, the waker thread sends one
+ * ListOffsets request to every broker that leads an assigned partition
+ * (rd_kafka_offsets_for_times). The request is an op on each broker
+ * thread's queue: the thread wakes, finds its partitions fetchable again
+ * and fetches. It reads nothing and changes no position. */
+#define QUEUE_FULL_PERMILLE 750
+#define QUEUE_REFILL_PERMILLE 500
+
+/* The queue's fill in permille of the nearer librdkafka threshold.
+ * @locality consumer thread */
+static int64_t queue_fill_permille(host_pipeline *pipeline) {
+    int64_t length = (int64_t)rd_kafka_queue_length(pipeline->consumer_queue);
+    int64_t by_count = length * 1000 / pipeline->queue_max_messages;
+    int64_t by_bytes = (int64_t)((double)length * pipeline->mean_message_bytes * 1000.0 /
+                                 (double)pipeline->queue_max_bytes);
+    return by_count > by_bytes ? by_count : by_bytes;
+}
+
+/* Called by the consumer thread every WAKE_CHECK_POLLS messages and when
+ * the queue is empty; asks the waker thread for a wake-up when the queue
+ * drained from near full to below half.
+ * @locality consumer thread */
+#define WAKE_CHECK_POLLS 64
+static void check_fetch_queue(host_pipeline *pipeline) {
+    pipeline->polls_since_check = 0;
+    if (pipeline->paused)
+        return;
+    int64_t fill = queue_fill_permille(pipeline);
+    if (fill >= QUEUE_FULL_PERMILLE) {
+        pipeline->queue_was_full = 1;
+    } else if (pipeline->queue_was_full && fill <= QUEUE_REFILL_PERMILLE) {
+        pipeline->queue_was_full = 0;
+        pthread_mutex_lock(&pipeline->waker_lock);
+        pipeline->wake_requested = 1;
+        pthread_cond_signal(&pipeline->waker_cond);
+        pthread_mutex_unlock(&pipeline->waker_lock);
+    }
+}
+
+/* Ends when the consumer stops fetching (input_closed); the consumer
+ * thread joins it before it closes the consumer.
+ * @locality waker thread */
+static void *fetch_waker_main(void *arg) {
+    host_pipeline *pipeline = arg;
+    for (;;) {
+        pthread_mutex_lock(&pipeline->waker_lock);
+        while (!pipeline->wake_requested && !atomic_load(&pipeline->input_closed)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 100 * 1000 * 1000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&pipeline->waker_cond, &pipeline->waker_lock, &until);
+        }
+        pipeline->wake_requested = 0;
+        pthread_mutex_unlock(&pipeline->waker_lock);
+        if (atomic_load(&pipeline->input_closed))
+            break;
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(64);
+        pthread_mutex_lock(&pipeline->tracks.lock);
+        for (host_track *track = pipeline->tracks.all; track; track = track->all_next)
+            if (atomic_load(&track->assigned))
+                rd_kafka_topic_partition_list_add(list, track->topic, track->partition)->offset =
+                    RD_KAFKA_OFFSET_END; /* as a timestamp: "latest" */
+        pthread_mutex_unlock(&pipeline->tracks.lock);
+        if (list->cnt) {
+            rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(pipeline->consumer, list, 1000);
+            host_series_add(pipeline->fetch_wakeups, 1);
+            if (err)
+                host_log(BEAST_LOG_DEBUG, pipeline->conf->name, "fetch wake-up: %s",
+                         rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    return NULL;
+}
+
 static decoder_worker *decoder_for(host_pipeline *pipeline, const char *topic, int32_t partition) {
     uint32_t hash = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)topic; *p; p++)
@@ -1142,11 +1240,14 @@ static void *consumer_main(void *arg) {
          * waiting for more. */
         rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 0);
         if (!message) {
+            check_fetch_queue(pipeline);
             wake_decoders(pipeline);
             message = rd_kafka_consumer_poll(consumer, pipeline->paused ? 10 : 100);
         }
         if (!message)
             continue;
+        if (++pipeline->polls_since_check >= WAKE_CHECK_POLLS)
+            check_fetch_queue(pipeline);
         if (message->err) {
             if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
                 host_monotonic_us() - last_error_log > 5000000) {
@@ -1158,6 +1259,8 @@ static void *consumer_main(void *arg) {
             continue;
         }
         host_series_add(pipeline->consumed, 1);
+        pipeline->mean_message_bytes +=
+            ((double)message->len - pipeline->mean_message_bytes) / 256.0;
         inflight item = {message, NULL, 0};
         if (pipeline->pending_count || hand_on(pipeline, &item) != 0) {
             if (pending_push(pipeline, message) != 0) {
@@ -1172,6 +1275,10 @@ static void *consumer_main(void *arg) {
     set_paused(pipeline, 1);
     drop_pending(pipeline, NULL);
     atomic_store(&pipeline->input_closed, 1);
+    pthread_mutex_lock(&pipeline->waker_lock);
+    pthread_cond_signal(&pipeline->waker_cond);
+    pthread_mutex_unlock(&pipeline->waker_lock);
+    pthread_join(pipeline->waker_thread, NULL);
     for (int d = 0; d < pipeline->decoder_count; d++) {
         pthread_mutex_lock(&pipeline->decoders[d].lock);
         pthread_cond_signal(&pipeline->decoders[d].wake);
@@ -1273,6 +1380,7 @@ static void make_series(host_pipeline *pipeline) {
     pipeline->retries = host_metric("beast_sink_retries_total", HOST_COUNTER, labels);
     pipeline->paused_gauge = host_metric("beast_consumer_paused", HOST_GAUGE, labels);
     pipeline->backpressure_gauge = host_metric("beast_backpressure", HOST_GAUGE, labels);
+    pipeline->fetch_wakeups = host_metric("beast_fetch_wakeups_total", HOST_COUNTER, labels);
     pipeline->batch_latency = host_histogram_get("beast_batch_latency_seconds", labels);
     char more[320];
     snprintf(more, sizeof(more), "%s,code=\"ok\"", labels);
@@ -1318,6 +1426,24 @@ static rd_kafka_t *create_consumer(host_pipeline *pipeline, char *errstr, size_t
     if (!consumer)
         return NULL; /* rd_kafka_new destroyed nothing it was not given */
     rd_kafka_poll_set_consumer(consumer);
+    pipeline->consumer_queue = rd_kafka_queue_get_consumer(consumer);
+    /* The thresholds at which librdkafka stops prefetching (as set, with
+     * the user's properties applied): check_fetch_queue measures against
+     * them. */
+    const rd_kafka_conf_t *applied = rd_kafka_conf(consumer);
+    char value[64];
+    size_t size = sizeof(value);
+    pipeline->queue_max_messages = 100000;
+    if (rd_kafka_conf_get(applied, "queued.min.messages", value, &size) == RD_KAFKA_CONF_OK)
+        pipeline->queue_max_messages = strtoll(value, NULL, 10);
+    size = sizeof(value);
+    pipeline->queue_max_bytes = 16384 * 1024LL;
+    if (rd_kafka_conf_get(applied, "queued.max.messages.kbytes", value, &size) == RD_KAFKA_CONF_OK)
+        pipeline->queue_max_bytes = strtoll(value, NULL, 10) * 1024;
+    if (pipeline->queue_max_messages < 1)
+        pipeline->queue_max_messages = 1;
+    if (pipeline->queue_max_bytes < 1)
+        pipeline->queue_max_bytes = 1;
     return consumer;
 fail:
     rd_kafka_conf_destroy(kafka_conf);
@@ -1345,6 +1471,8 @@ int host_pipeline_start(host_pipeline *pipeline, char *errstr, size_t errstr_siz
     pthread_cond_init(&pipeline->queue_changed, NULL);
     pthread_mutex_init(&pipeline->wait_lock, NULL);
     pthread_cond_init(&pipeline->wait_cond, NULL);
+    pthread_mutex_init(&pipeline->waker_lock, NULL);
+    pthread_cond_init(&pipeline->waker_cond, NULL);
     if (host_track_table_init(&pipeline->tracks,
                               (uint32_t)host_config_int(settings, "max_inflight_per_partition")) !=
         0) {
@@ -1397,12 +1525,24 @@ int host_pipeline_start(host_pipeline *pipeline, char *errstr, size_t errstr_siz
             return -1;
         }
     }
-    for (int d = 0; d < pipeline->decoder_count; d++)
+    /* Thread names (top -H, perf, gdb): what each thread does. */
+    char name[32]; /* pthread names: 15 characters at most */
+    for (int d = 0; d < pipeline->decoder_count; d++) {
         pthread_create(&pipeline->decoders[d].thread, NULL, decoder_main, &pipeline->decoders[d]);
-    for (int s = 0; s < pipeline->sink_count; s++)
+        snprintf(name, 16, "decode-%d", d % 1000);
+        pthread_setname_np(pipeline->decoders[d].thread, name);
+    }
+    for (int s = 0; s < pipeline->sink_count; s++) {
         pthread_create(&pipeline->sink_threads[s], NULL, sink_main, pipeline);
+        snprintf(name, 16, "sink-%d", s % 1000);
+        pthread_setname_np(pipeline->sink_threads[s], name);
+    }
     pthread_create(&pipeline->committer_thread, NULL, committer_main, pipeline);
+    pthread_setname_np(pipeline->committer_thread, "commit");
+    pthread_create(&pipeline->waker_thread, NULL, fetch_waker_main, pipeline);
+    pthread_setname_np(pipeline->waker_thread, "fetch-waker");
     pthread_create(&pipeline->consumer_thread, NULL, consumer_main, pipeline);
+    pthread_setname_np(pipeline->consumer_thread, "consume");
     pipeline->threads_started = 1;
     host_log(BEAST_LOG_INFO, conf->name,
              "started: group %s, %zu topic(s), decoder %s, sink %s, offsets %s, %d decoder / %d "
@@ -1460,6 +1600,8 @@ uint64_t host_pipeline_destroy(host_pipeline *pipeline) {
         host_pipeline_abandon(pipeline); /* wakes the committer */
         pthread_join(pipeline->committer_thread, NULL);
     }
+    if (pipeline->consumer_queue)
+        rd_kafka_queue_destroy(pipeline->consumer_queue);
     if (pipeline->consumer)
         rd_kafka_destroy_flags(pipeline->consumer,
                                pipeline->skip_close ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
