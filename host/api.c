@@ -222,10 +222,18 @@ static inline char *put_two(char *p, unsigned value) {
     return p + 2;
 }
 
-/* Rows of a batch carry timestamps of a few days at most: keep the last
- * day's "YYYY-MM-DD" per thread. */
-static _Thread_local int64_t cached_day = INT64_MIN;
-static _Thread_local char cached_day_text[10];
+/* Rows of a batch carry timestamps of a few days at most (a row's own
+ * columns, its Kafka timestamp and load_time are often three different
+ * days): keep "YYYY-MM-DD" of recent days per thread, direct-mapped by the
+ * day number. */
+#define DAY_CACHE_SLOTS 8
+typedef struct day_cache_entry {
+    int64_t day; /* days since the epoch; INT64_MIN: empty */
+    char text[10];
+} day_cache_entry;
+static _Thread_local day_cache_entry day_cache[DAY_CACHE_SLOTS] = {
+    {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""},
+    {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}};
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" in quotes: 29 bytes. */
 static char *put_timestamp(char *p, int64_t micros) {
@@ -239,23 +247,24 @@ static char *put_timestamp(char *p, int64_t micros) {
         second_of_day += 86400;
         days -= 1;
     }
-    if (days != cached_day) {
+    day_cache_entry *cached = &day_cache[(uint64_t)days % DAY_CACHE_SLOTS];
+    if (days != cached->day) {
         int year;
         unsigned month, day;
         civil_from_days(days, &year, &month, &day);
         if (year < 0 || year > 9999) /* BigQuery's range; clamp the text, never overflow */
             year = year < 0 ? 0 : 9999;
-        char *d = cached_day_text;
+        char *d = cached->text;
         d = put_two(d, (unsigned)year / 100);
         d = put_two(d, (unsigned)year % 100);
         *d++ = '-';
         d = put_two(d, month);
         *d++ = '-';
         put_two(d, day);
-        cached_day = days;
+        cached->day = days;
     }
     *p++ = '"';
-    memcpy(p, cached_day_text, 10);
+    memcpy(p, cached->text, 10);
     p += 10;
     *p++ = 'T';
     unsigned sod = (unsigned)second_of_day, frac = (unsigned)fraction;
