@@ -175,6 +175,7 @@ int main(int argc, char **argv) {
             double t1 = now_ns();
             /* As the pipeline does around a sink's write of a batch. */
             host_json_trust_schema(ops->schema ? ops->schema(decoder.ctx) : NULL);
+            host_json_load_time(host_wall_us());
             body.len = 0;
             host_buf_append(&body, "{\"rows\":[", 9);
             for (int r = 0; r < BATCH_ROWS; r++) {
@@ -185,6 +186,7 @@ int main(int argc, char **argv) {
                 host_buf_append(&body, "}", 1);
             }
             host_buf_append(&body, "]}", 2);
+            host_json_load_time(HOST_JSON_LOAD_TIME_PER_ROW);
             host_json_trust_schema(NULL);
             double t2 = now_ns();
             host_arena_reset(arena);

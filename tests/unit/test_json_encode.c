@@ -1,9 +1,10 @@
 /*
  * test_json_encode.c — the host's JSON row encoder that every sink uses:
  * escaping at every position of long strings, doubles that read back
- * exactly, timestamps, base64, metadata columns (top level and namespaced),
- * and the member-name cache when an address is reused with new contents
- * and while a schema's names are trusted.
+ * exactly, timestamps, base64, metadata columns (top level and namespaced,
+ * with a load time per row or fixed for a write call), and the member-name
+ * cache when an address is reused with new contents and while a schema's
+ * names are trusted.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -196,10 +197,11 @@ static void test_rows_with_metadata(void **state) {
     instance.metadata_columns = 1;
     buf.len = 0;
     assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
-    const char *prefix =
+    const char *prefix_top =
         "{\"id\":\"x\",\"list\":[1,null],\"ok\":true,\"message_topic\":\"orders.v1\","
         "\"message_partition\":3,\"message_offset\":42,\"message_timestamp\":"
         "\"2025-11-24T16:00:00.123000Z\",\"load_time\":\"";
+    const char *prefix = prefix_top;
     assert_true(buf.len > strlen(prefix));
     assert_memory_equal(buf.data, prefix, strlen(prefix));
     assert_int_equal(buf.data[buf.len - 1], '}');
@@ -211,6 +213,20 @@ static void test_rows_with_metadata(void **state) {
     assert_memory_equal(buf.data, prefix, strlen(prefix));
     assert_memory_equal(buf.data + buf.len - 4, "Z\"}}", 4);
     assert_int_equal(buf.data[buf.len - 1], '}');
+
+    /* A load time fixed for a sink write call, then the clock again. */
+    instance.metadata_namespace = NULL;
+    host_json_load_time(1764000000654321);
+    buf.len = 0;
+    assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
+    const char *fixed = "\"load_time\":\"2025-11-24T16:00:00.654321Z\"}";
+    assert_true(buf.len > strlen(fixed));
+    assert_memory_equal(buf.data + buf.len - strlen(fixed), fixed, strlen(fixed));
+    host_json_load_time(HOST_JSON_LOAD_TIME_PER_ROW);
+    buf.len = 0;
+    assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
+    assert_memory_equal(buf.data, prefix_top, strlen(prefix_top));
+    assert_true(memcmp(buf.data + strlen(prefix_top), "2025-11-24T16:00:00.654321", 26) != 0);
 
     /* An empty record still gets well-formed metadata. */
     beast_row empty = {.value = {.type = BEAST_TYPE_RECORD, .len = 0}, .message = &message};
