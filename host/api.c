@@ -77,7 +77,7 @@ static inline int put_char(beast_buf *out, char c) {
  * may also write a little past the end of their text (fixed-size copies).
  */
 #define SCALAR_ROOM 48
-#define NAME_CACHE_TEXT 64
+#define NAME_CACHE_TEXT 46
 #define MEMBER_ROOM (NAME_CACHE_TEXT + 1)
 
 #define PUT_LITERAL(p, literal)                                                                    \
@@ -509,7 +509,7 @@ static char *put_double(char *p, double value) {
 
 /* Member names from a decoder's schema are the same pointers row after row:
  * keep their encoded form `"name":` in a small per-thread cache keyed by the
- * pointer, so a row costs one fixed-size copy per name. A name whose pointer
+ * pointer, so a row costs one or two fixed-size copies per name. A name whose pointer
  * is new (JSON decoder names live in the batch arena) is encoded and cached.
  * An entry is trusted without looking at the name while its thread trusts
  * the schema it came from (host_json_trust_schema): a live schema's strings
@@ -517,8 +517,8 @@ static char *put_double(char *p, double value) {
  * hit compares the cached text with the name, so a reused address with
  * other contents is simply re-encoded. */
 #define NAME_CACHE_SLOTS 512
-typedef struct name_cache_entry {
-    const char *name;
+typedef struct name_cache_entry { /* one cache line: names up to 43 bytes */
+    _Alignas(64) const char *name;
     uint64_t trust; /* the trust window it was filled in from a schema; 0: none */
     uint8_t name_length;
     uint8_t text_length;
@@ -669,7 +669,10 @@ static int append_record(beast_buf *out, const beast_member *members, uint32_t c
             *p++ = ',';
         const name_cache_entry *entry = cached_name(member->name);
         if (entry) {
-            memcpy(p, entry->text, NAME_CACHE_TEXT); /* fixed size; room reserved */
+            /* fixed sizes; room reserved */
+            memcpy(p, entry->text, 32);
+            if (entry->text_length > 32)
+                memcpy(p + 32, entry->text + 32, NAME_CACHE_TEXT - 32);
             p += entry->text_length;
         } else {
             out->len = (size_t)(p - out->data);
