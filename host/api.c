@@ -92,36 +92,75 @@ static const unsigned char needs_escape[256] = {
 /* Worst case of put_string: every byte becomes \u00XX, plus the quotes. */
 static inline size_t string_room(size_t len) { return len * 6 + 2; }
 
+/* Nonzero when one of the bytes of word is < 0x20, '"' or '\\' (the classic
+ * "has a zero byte" bit trick on w, w ^ '"' and w ^ '\\', exact about
+ * whether there is one). */
+static inline uint64_t escape_hits64(uint64_t word) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+    return (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+            ((slash - ones) & ~slash)) &
+           highs;
+}
+
+static inline uint32_t escape_hits32(uint32_t word) {
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+    return (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+            ((slash - ones) & ~slash)) &
+           highs;
+}
+
+/* Writes text as a JSON string, at most string_room(len) bytes; never reads
+ * outside text[0..len). Bytes that need no escape go out eight (or four) at
+ * a time; a string's last few bytes as one word that overlaps what was
+ * already written. */
 static char *put_string(char *p, const char *text, size_t len) {
     static const char hex[] = "0123456789abcdef";
     *p++ = '"';
     size_t i = 0;
-    while (i < len) {
-        size_t run = i;
-        /* Eight bytes at a time: stop at a word holding a byte < 0x20, '"'
-         * or '\\' (the classic "has zero byte" bit trick on w, w ^ '"'
-         * and w ^ '\\'). */
-        while (run + 8 <= len) {
-            uint64_t word;
-            memcpy(&word, text + run, 8);
-            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-            uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
-            uint64_t hits = (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
-                             ((slash - ones) & ~slash)) &
-                            highs;
-            /* (no false misses; a false hit only sends us to the byte loop) */
-            if (hits)
+    size_t plain = 0; /* text[plain..i) went out as it is and ends at p */
+    for (;;) {
+        uint64_t word;
+        while (len - i >= 8) {
+            memcpy(&word, text + i, 8);
+            if (escape_hits64(word))
                 break;
-            run += 8;
+            memcpy(p, &word, 8);
+            p += 8;
+            i += 8;
         }
-        while (run < len && !needs_escape[(unsigned char)text[run]])
-            run++;
-        memcpy(p, text + i, run - i);
-        p += run - i;
-        if (run == len)
+        size_t rest = len - i;
+        if (rest == 0)
             break;
-        unsigned char c = (unsigned char)text[run];
-        i = run + 1;
+        if (rest < 8) {
+            if (i - plain >= 8 - rest) { /* rewrite the 8 - rest bytes before p */
+                memcpy(&word, text + len - 8, 8);
+                if (!escape_hits64(word)) {
+                    memcpy(p - (8 - rest), &word, 8);
+                    p += rest;
+                    break;
+                }
+            } else if (rest >= 4) {
+                uint32_t head, tail;
+                memcpy(&head, text + i, 4);
+                memcpy(&tail, text + len - 4, 4);
+                if (!escape_hits32(head) && !escape_hits32(tail)) {
+                    memcpy(p, &head, 4);
+                    memcpy(p + rest - 4, &tail, 4);
+                    p += rest;
+                    break;
+                }
+            }
+        }
+        /* Bytes one at a time up to the next one to escape (within eight
+         * bytes when a word had one). */
+        while (i < len && !needs_escape[(unsigned char)text[i]])
+            *p++ = text[i++];
+        if (i == len)
+            break;
+        unsigned char c = (unsigned char)text[i++];
+        plain = i;
         *p++ = '\\';
         switch (c) {
         case '"':

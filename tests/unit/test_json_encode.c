@@ -1,6 +1,6 @@
 /*
  * test_json_encode.c — the host's JSON row encoder that every sink uses:
- * escaping at every position of long strings, doubles that read back
+ * escaping at every position and length of strings, doubles that read back
  * exactly, timestamps, base64, metadata columns (top level and namespaced,
  * with a load time per row or fixed for a write call), and the member-name
  * cache when an address is reused with new contents and while a schema's
@@ -48,6 +48,36 @@ static void test_string_escapes_at_every_position(void **state) {
                      cases[c].escaped, (int)(19 - position), raw + position + 1);
             beast_value value = string_value(raw, sizeof(raw));
             assert_string_equal(encode(&value), expected);
+        }
+    }
+    /* Every length up to 40 (the word, overlapping-word, half-word and byte
+     * paths), one or two escapes anywhere, and none. */
+    for (size_t length = 0; length <= 40; length++) {
+        for (size_t first = 0; first <= length; first++) {
+            for (size_t second = first; second <= length; second++) {
+                char raw[40], expected[256];
+                memset(raw, 'a', sizeof(raw));
+                for (size_t k = 0; k < length; k++)
+                    raw[k] = (char)('A' + k % 26);
+                if (first < length)
+                    raw[first] = '"';
+                if (second < length && second != first)
+                    raw[second] = '\x02';
+                size_t used = 0;
+                expected[used++] = '"';
+                for (size_t k = 0; k < length; k++) {
+                    if (k == first && first < length)
+                        used += (size_t)snprintf(expected + used, 8, "\\\"");
+                    else if (k == second && second < length)
+                        used += (size_t)snprintf(expected + used, 8, "\\u0002");
+                    else
+                        expected[used++] = raw[k];
+                }
+                expected[used++] = '"';
+                expected[used] = '\0';
+                beast_value value = string_value(raw, length);
+                assert_string_equal(encode(&value), expected);
+            }
         }
     }
     /* UTF-8 and bytes >= 0x80 pass through untouched. */
