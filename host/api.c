@@ -199,7 +199,7 @@ int host_json_append_string(beast_buf *out, const char *text, size_t len) {
 
 static inline size_t base64_room(size_t len) { return (len + 2) / 3 * 4 + 2; }
 
-static char *put_base64(char *p, const void *data, size_t len) {
+static __attribute__((noinline)) char *put_base64(char *p, const void *data, size_t len) {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *in = data;
@@ -491,8 +491,9 @@ static int shortest_decimals(uint64_t mantissa, unsigned shift, int binary_expon
     return high;
 }
 
-/* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
-static char *put_double(char *p, double value) {
+/* At most 26 bytes ("-Infinity", %.17g's longest is 24). Out of line, so
+ * that put_scalar stays small enough to inline. */
+static __attribute__((noinline)) char *put_double(char *p, double value) {
     if (isnan(value))
         return PUT_LITERAL(p, "\"NaN\"");
     if (isinf(value))
@@ -527,10 +528,13 @@ static char *put_double(char *p, double value) {
             p = put_uint64(p, divisor ? digits / divisor : 0);
             *p++ = '.';
             uint64_t rest = divisor ? digits % divisor : digits;
-            for (int d = decimals - 1; d >= 0; d--) {
-                p[d] = (char)('0' + rest % 10);
-                rest /= 10;
+            int d = decimals; /* two digits at a time from the end */
+            for (; d >= 2; d -= 2) {
+                memcpy(p + d - 2, &digit_pairs[2 * (rest % 100)], 2);
+                rest /= 100;
             }
+            if (d)
+                p[0] = (char)('0' + rest);
             return p + decimals;
         }
     }
@@ -653,8 +657,9 @@ static inline size_t scalar_room(const beast_value *value) {
     }
 }
 
-/* Writes a non-container value into reserved room. */
-static inline char *put_scalar(char *p, const beast_value *value) {
+/* Writes a non-container value into reserved room. Inlined into the
+ * member and item loops (the costly cases are calls). */
+static inline __attribute__((always_inline)) char *put_scalar(char *p, const beast_value *value) {
     switch (value->type) {
     case BEAST_TYPE_BOOL:
         return value->as.boolean ? PUT_LITERAL(p, "true") : PUT_LITERAL(p, "false");
