@@ -701,14 +701,22 @@ int host_json_append_value(beast_buf *out, const beast_value *value) {
 static int append_record(beast_buf *out, const beast_member *members, uint32_t count) {
     if (put_char(out, '{') != 0)
         return -1;
+    /* The write position and the end of the room in locals; out->len is
+     * brought up to date around what takes out. */
+    char *p = out->data + out->len, *limit = out->data + out->cap;
     for (uint32_t i = 0; i < count; i++) {
         const beast_member *member = &members[i];
         const beast_value *value = &member->value;
         int container = is_container(value);
         /* One check for the comma, the cached name and a scalar value. */
-        if (buf_reserve_inline(out, MEMBER_ROOM + (container ? 0 : scalar_room(value))) != 0)
-            return -1;
-        char *p = out->data + out->len;
+        size_t need = MEMBER_ROOM + (container ? 0 : scalar_room(value));
+        if ((size_t)(limit - p) < need) {
+            out->len = (size_t)(p - out->data);
+            if (host_buf_grow(out, need) != 0)
+                return -1;
+            p = out->data + out->len;
+            limit = out->data + out->cap;
+        }
         if (i)
             *p++ = ',';
         const name_cache_entry *entry = cached_name(member->name);
@@ -724,15 +732,19 @@ static int append_record(beast_buf *out, const beast_member *members, uint32_t c
                 (!container && buf_reserve_inline(out, scalar_room(value)) != 0))
                 return -1;
             p = out->data + out->len;
+            limit = out->data + out->cap;
         }
         if (container) {
             out->len = (size_t)(p - out->data);
             if (host_json_append_value(out, value) != 0)
                 return -1;
+            p = out->data + out->len;
+            limit = out->data + out->cap;
         } else {
-            out->len = (size_t)(put_scalar(p, value) - out->data);
+            p = put_scalar(p, value);
         }
     }
+    out->len = (size_t)(p - out->data);
     return put_char(out, '}');
 }
 

@@ -4,7 +4,7 @@
  * exactly, timestamps, base64, metadata columns (top level and namespaced,
  * with a load time per row or fixed for a write call), and the member-name
  * cache when an address is reused with new contents and while a schema's
- * names are trusted.
+ * names are trusted, and a record that outgrows the buffer between members.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -324,6 +324,30 @@ static void test_trusted_schema_names(void **state) {
     assert_string_equal(encode(&record), expected);
 }
 
+/* A record far larger than the buffer's first allocation grows it between
+ * members (and a nested record's members) without losing a byte. */
+static void test_record_grows_the_buffer(void **state) {
+    (void)state;
+    static char text[200];
+    memset(text, 'x', sizeof(text));
+    static beast_member inner[40], members[41];
+    for (int i = 0; i < 40; i++) {
+        inner[i] = (beast_member){"s", string_value(text, sizeof(text))};
+        members[i] = (beast_member){"t", string_value(text, sizeof(text))};
+    }
+    members[40] =
+        (beast_member){"inner", {.type = BEAST_TYPE_RECORD, .len = 40, .as.members = inner}};
+    beast_value record = {.type = BEAST_TYPE_RECORD, .len = 41, .as.members = members};
+    beast_buf buf = {0};
+    assert_int_equal(host_json_append_value(&buf, &record), 0);
+    size_t member_length = 4 + 2 + sizeof(text) + 1; /* "t": "x..." , */
+    assert_int_equal(buf.len, 1 + 40 * member_length + strlen("\"inner\":") + 1 +
+                                  40 * member_length - 1 + 1 + 1);
+    assert_memory_equal(buf.data, "{\"t\":\"xxx", 9);
+    assert_memory_equal(buf.data + buf.len - 6, "xxx\"}}", 6);
+    host_buf_free(&buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string_escapes_at_every_position),
@@ -332,6 +356,7 @@ int main(void) {
         cmocka_unit_test(test_rows_with_metadata),
         cmocka_unit_test(test_name_cache_survives_address_reuse),
         cmocka_unit_test(test_trusted_schema_names),
+        cmocka_unit_test(test_record_grows_the_buffer),
     };
     return cmocka_run_group_tests_name("json_encode", tests, NULL, NULL);
 }
