@@ -77,7 +77,7 @@ static inline int put_char(beast_buf *out, char c) {
  * may also write a little past the end of their text (fixed-size copies).
  */
 #define SCALAR_ROOM 48
-#define NAME_CACHE_TEXT 64
+#define NAME_CACHE_TEXT 46
 #define MEMBER_ROOM (NAME_CACHE_TEXT + 1)
 
 #define PUT_LITERAL(p, literal)                                                                    \
@@ -92,36 +92,75 @@ static const unsigned char needs_escape[256] = {
 /* Worst case of put_string: every byte becomes \u00XX, plus the quotes. */
 static inline size_t string_room(size_t len) { return len * 6 + 2; }
 
+/* Nonzero when one of the bytes of word is < 0x20, '"' or '\\' (the classic
+ * "has a zero byte" bit trick on w, w ^ '"' and w ^ '\\', exact about
+ * whether there is one). */
+static inline uint64_t escape_hits64(uint64_t word) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+    return (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+            ((slash - ones) & ~slash)) &
+           highs;
+}
+
+static inline uint32_t escape_hits32(uint32_t word) {
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+    return (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+            ((slash - ones) & ~slash)) &
+           highs;
+}
+
+/* Writes text as a JSON string, at most string_room(len) bytes; never reads
+ * outside text[0..len). Bytes that need no escape go out eight (or four) at
+ * a time; a string's last few bytes as one word that overlaps what was
+ * already written. */
 static char *put_string(char *p, const char *text, size_t len) {
     static const char hex[] = "0123456789abcdef";
     *p++ = '"';
     size_t i = 0;
-    while (i < len) {
-        size_t run = i;
-        /* Eight bytes at a time: stop at a word holding a byte < 0x20, '"'
-         * or '\\' (the classic "has zero byte" bit trick on w, w ^ '"'
-         * and w ^ '\\'). */
-        while (run + 8 <= len) {
-            uint64_t word;
-            memcpy(&word, text + run, 8);
-            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-            uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
-            uint64_t hits = (((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
-                             ((slash - ones) & ~slash)) &
-                            highs;
-            /* (no false misses; a false hit only sends us to the byte loop) */
-            if (hits)
+    size_t plain = 0; /* text[plain..i) went out as it is and ends at p */
+    for (;;) {
+        uint64_t word;
+        while (len - i >= 8) {
+            memcpy(&word, text + i, 8);
+            if (escape_hits64(word))
                 break;
-            run += 8;
+            memcpy(p, &word, 8);
+            p += 8;
+            i += 8;
         }
-        while (run < len && !needs_escape[(unsigned char)text[run]])
-            run++;
-        memcpy(p, text + i, run - i);
-        p += run - i;
-        if (run == len)
+        size_t rest = len - i;
+        if (rest == 0)
             break;
-        unsigned char c = (unsigned char)text[run];
-        i = run + 1;
+        if (rest < 8) {
+            if (i - plain >= 8 - rest) { /* rewrite the 8 - rest bytes before p */
+                memcpy(&word, text + len - 8, 8);
+                if (!escape_hits64(word)) {
+                    memcpy(p - (8 - rest), &word, 8);
+                    p += rest;
+                    break;
+                }
+            } else if (rest >= 4) {
+                uint32_t head, tail;
+                memcpy(&head, text + i, 4);
+                memcpy(&tail, text + len - 4, 4);
+                if (!escape_hits32(head) && !escape_hits32(tail)) {
+                    memcpy(p, &head, 4);
+                    memcpy(p + rest - 4, &tail, 4);
+                    p += rest;
+                    break;
+                }
+            }
+        }
+        /* Bytes one at a time up to the next one to escape (within eight
+         * bytes when a word had one). */
+        while (i < len && !needs_escape[(unsigned char)text[i]])
+            *p++ = text[i++];
+        if (i == len)
+            break;
+        unsigned char c = (unsigned char)text[i++];
+        plain = i;
         *p++ = '\\';
         switch (c) {
         case '"':
@@ -160,7 +199,7 @@ int host_json_append_string(beast_buf *out, const char *text, size_t len) {
 
 static inline size_t base64_room(size_t len) { return (len + 2) / 3 * 4 + 2; }
 
-static char *put_base64(char *p, const void *data, size_t len) {
+static __attribute__((noinline)) char *put_base64(char *p, const void *data, size_t len) {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *in = data;
@@ -222,12 +261,21 @@ static inline char *put_two(char *p, unsigned value) {
     return p + 2;
 }
 
-/* Rows of a batch carry timestamps of a few days at most: keep the last
- * day's "YYYY-MM-DD" per thread. */
-static _Thread_local int64_t cached_day = INT64_MIN;
-static _Thread_local char cached_day_text[10];
+/* Rows of a batch carry timestamps of a few days at most (a row's own
+ * columns, its Kafka timestamp and load_time are often three different
+ * days): keep "YYYY-MM-DD" of recent days per thread, direct-mapped by the
+ * day number. */
+#define DAY_CACHE_SLOTS 8
+typedef struct day_cache_entry {
+    int64_t day; /* days since the epoch; INT64_MIN: empty */
+    char text[10];
+} day_cache_entry;
+static _Thread_local day_cache_entry day_cache[DAY_CACHE_SLOTS] = {
+    {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""},
+    {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}, {INT64_MIN, ""}};
 
-/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" in quotes: 29 bytes. */
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" in quotes: TIMESTAMP_TEXT bytes. */
+#define TIMESTAMP_TEXT 29
 static char *put_timestamp(char *p, int64_t micros) {
     int64_t seconds = micros / 1000000, fraction = micros % 1000000;
     if (fraction < 0) {
@@ -239,23 +287,24 @@ static char *put_timestamp(char *p, int64_t micros) {
         second_of_day += 86400;
         days -= 1;
     }
-    if (days != cached_day) {
+    day_cache_entry *cached = &day_cache[(uint64_t)days % DAY_CACHE_SLOTS];
+    if (days != cached->day) {
         int year;
         unsigned month, day;
         civil_from_days(days, &year, &month, &day);
         if (year < 0 || year > 9999) /* BigQuery's range; clamp the text, never overflow */
             year = year < 0 ? 0 : 9999;
-        char *d = cached_day_text;
+        char *d = cached->text;
         d = put_two(d, (unsigned)year / 100);
         d = put_two(d, (unsigned)year % 100);
         *d++ = '-';
         d = put_two(d, month);
         *d++ = '-';
         put_two(d, day);
-        cached_day = days;
+        cached->day = days;
     }
     *p++ = '"';
-    memcpy(p, cached_day_text, 10);
+    memcpy(p, cached->text, 10);
     p += 10;
     *p++ = 'T';
     unsigned sod = (unsigned)second_of_day, frac = (unsigned)fraction;
@@ -442,8 +491,9 @@ static int shortest_decimals(uint64_t mantissa, unsigned shift, int binary_expon
     return high;
 }
 
-/* At most 26 bytes ("-Infinity", %.17g's longest is 24). */
-static char *put_double(char *p, double value) {
+/* At most 26 bytes ("-Infinity", %.17g's longest is 24). Out of line, so
+ * that put_scalar stays small enough to inline. */
+static __attribute__((noinline)) char *put_double(char *p, double value) {
     if (isnan(value))
         return PUT_LITERAL(p, "\"NaN\"");
     if (isinf(value))
@@ -478,10 +528,13 @@ static char *put_double(char *p, double value) {
             p = put_uint64(p, divisor ? digits / divisor : 0);
             *p++ = '.';
             uint64_t rest = divisor ? digits % divisor : digits;
-            for (int d = decimals - 1; d >= 0; d--) {
-                p[d] = (char)('0' + rest % 10);
-                rest /= 10;
+            int d = decimals; /* two digits at a time from the end */
+            for (; d >= 2; d -= 2) {
+                memcpy(p + d - 2, &digit_pairs[2 * (rest % 100)], 2);
+                rest /= 100;
             }
+            if (d)
+                p[0] = (char)('0' + rest);
             return p + decimals;
         }
     }
@@ -499,7 +552,7 @@ static char *put_double(char *p, double value) {
 
 /* Member names from a decoder's schema are the same pointers row after row:
  * keep their encoded form `"name":` in a small per-thread cache keyed by the
- * pointer, so a row costs one fixed-size copy per name. A name whose pointer
+ * pointer, so a row costs one or two fixed-size copies per name. A name whose pointer
  * is new (JSON decoder names live in the batch arena) is encoded and cached.
  * An entry is trusted without looking at the name while its thread trusts
  * the schema it came from (host_json_trust_schema): a live schema's strings
@@ -507,8 +560,8 @@ static char *put_double(char *p, double value) {
  * hit compares the cached text with the name, so a reused address with
  * other contents is simply re-encoded. */
 #define NAME_CACHE_SLOTS 512
-typedef struct name_cache_entry {
-    const char *name;
+typedef struct name_cache_entry { /* one cache line: names up to 43 bytes */
+    _Alignas(64) const char *name;
     uint64_t trust; /* the trust window it was filled in from a schema; 0: none */
     uint8_t name_length;
     uint8_t text_length;
@@ -604,8 +657,9 @@ static inline size_t scalar_room(const beast_value *value) {
     }
 }
 
-/* Writes a non-container value into reserved room. */
-static inline char *put_scalar(char *p, const beast_value *value) {
+/* Writes a non-container value into reserved room. Inlined into the
+ * member and item loops (the costly cases are calls). */
+static inline __attribute__((always_inline)) char *put_scalar(char *p, const beast_value *value) {
     switch (value->type) {
     case BEAST_TYPE_BOOL:
         return value->as.boolean ? PUT_LITERAL(p, "true") : PUT_LITERAL(p, "false");
@@ -647,19 +701,30 @@ int host_json_append_value(beast_buf *out, const beast_value *value) {
 static int append_record(beast_buf *out, const beast_member *members, uint32_t count) {
     if (put_char(out, '{') != 0)
         return -1;
+    /* The write position and the end of the room in locals; out->len is
+     * brought up to date around what takes out. */
+    char *p = out->data + out->len, *limit = out->data + out->cap;
     for (uint32_t i = 0; i < count; i++) {
         const beast_member *member = &members[i];
         const beast_value *value = &member->value;
         int container = is_container(value);
         /* One check for the comma, the cached name and a scalar value. */
-        if (buf_reserve_inline(out, MEMBER_ROOM + (container ? 0 : scalar_room(value))) != 0)
-            return -1;
-        char *p = out->data + out->len;
+        size_t need = MEMBER_ROOM + (container ? 0 : scalar_room(value));
+        if ((size_t)(limit - p) < need) {
+            out->len = (size_t)(p - out->data);
+            if (host_buf_grow(out, need) != 0)
+                return -1;
+            p = out->data + out->len;
+            limit = out->data + out->cap;
+        }
         if (i)
             *p++ = ',';
         const name_cache_entry *entry = cached_name(member->name);
         if (entry) {
-            memcpy(p, entry->text, NAME_CACHE_TEXT); /* fixed size; room reserved */
+            /* fixed sizes; room reserved */
+            memcpy(p, entry->text, 32);
+            if (entry->text_length > 32)
+                memcpy(p + 32, entry->text + 32, NAME_CACHE_TEXT - 32);
             p += entry->text_length;
         } else {
             out->len = (size_t)(p - out->data);
@@ -667,15 +732,19 @@ static int append_record(beast_buf *out, const beast_member *members, uint32_t c
                 (!container && buf_reserve_inline(out, scalar_room(value)) != 0))
                 return -1;
             p = out->data + out->len;
+            limit = out->data + out->cap;
         }
         if (container) {
             out->len = (size_t)(p - out->data);
             if (host_json_append_value(out, value) != 0)
                 return -1;
+            p = out->data + out->len;
+            limit = out->data + out->cap;
         } else {
-            out->len = (size_t)(put_scalar(p, value) - out->data);
+            p = put_scalar(p, value);
         }
     }
+    out->len = (size_t)(p - out->data);
     return put_char(out, '}');
 }
 
@@ -699,6 +768,16 @@ static int append_array(beast_buf *out, const beast_value *items, uint32_t count
     return put_char(out, ']');
 }
 
+/* load_time as host_json_load_time set it: whether fixed, and its text. */
+static _Thread_local int load_time_fixed;
+static _Thread_local char load_time_text[SCALAR_ROOM];
+
+void host_json_load_time(int64_t wall_us) {
+    load_time_fixed = wall_us != HOST_JSON_LOAD_TIME_PER_ROW;
+    if (load_time_fixed)
+        put_timestamp(load_time_text, wall_us);
+}
+
 /* The SPEC §3 metadata columns as `"k":v,...` (no braces). */
 static int append_metadata(beast_buf *out, const beast_message *message) {
     size_t topic_length = strlen(message->topic);
@@ -715,7 +794,12 @@ static int append_metadata(beast_buf *out, const beast_message *message) {
     p = message->timestamp_ms >= 0 ? put_timestamp(p, message->timestamp_ms * 1000)
                                    : PUT_LITERAL(p, "null");
     p = PUT_LITERAL(p, ",\"load_time\":");
-    p = put_timestamp(p, host_wall_us());
+    if (load_time_fixed) {
+        memcpy(p, load_time_text, 32); /* fixed size; room reserved */
+        p += TIMESTAMP_TEXT;
+    } else {
+        p = put_timestamp(p, host_wall_us());
+    }
     out->len = (size_t)(p - out->data);
     return 0;
 }

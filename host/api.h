@@ -58,6 +58,14 @@ int host_json_encode_row(beast_instance *instance, beast_buf *out, const beast_r
  * decoder's schema lives until the decoder's destroy). NULL trusts none.
  * Only a speed-up: output is the same either way. @locality per thread */
 void host_json_trust_schema(const beast_schema *schema);
+/* Until the next call on the same thread, rows encoded with metadata
+ * columns get load_time `wall_us` (microseconds since the epoch): the
+ * pipeline passes the time it hands a batch to the sink's write, so the
+ * rows of one write share one load time and the encoder reads no clock per
+ * row. HOST_JSON_LOAD_TIME_PER_ROW (the default) reads the wall clock for
+ * each row. @locality per thread */
+#define HOST_JSON_LOAD_TIME_PER_ROW INT64_MIN
+void host_json_load_time(int64_t wall_us);
 
 int64_t host_monotonic_us(void);
 int64_t host_wall_us(void);

@@ -289,8 +289,12 @@ static beast_result call_sink(host_pipeline *pipeline, beast_instance *instance,
                               char *errstr, size_t errstr_size) {
     if (!thread_safe)
         pthread_mutex_lock(lock);
+    /* The rows' load_time: now, when the batch is handed to the sink (which
+     * encodes its rows in write, on this thread). */
+    host_json_load_time(host_wall_us());
     beast_result result =
         instance->plugin->descriptor->sink->write(instance->ctx, view, errstr, errstr_size);
+    host_json_load_time(HOST_JSON_LOAD_TIME_PER_ROW);
     if (!thread_safe)
         pthread_mutex_unlock(lock);
     (void)pipeline;

@@ -6,9 +6,14 @@
  * everything else comes from the batch arena. See proto_internal.h.
  *
  * Each record is read in one pass. Arrays of repeated columns grow by
- * doubling in the arena (packed runs reserve their exact count). Singular
- * message fields are decoded after their record's pass, so a field that
- * occurs twice is merged as protobuf defines (decode of the concatenation).
+ * doubling in the arena (packed runs reserve their exact count). A message
+ * is first decoded with singular message fields decoded where they occur;
+ * that attempt gives up at the second occurrence of such a field and at any
+ * error, and the message is then decoded again by the reference pass, in
+ * which singular message fields are decoded after their record's pass, so
+ * a field that occurs twice is merged as protobuf defines (decode of the
+ * concatenation) and errors are found in the reference order. Both give
+ * the same row for every message the first one accepts.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -39,6 +44,7 @@ typedef struct decoder {
     const char *root_name;
     int max_depth;
     int saw_unknown;
+    int reference; /* 1: the reference pass (singular message fields deferred) */
     beast_result failure;
     char *errstr;
     size_t errstr_size;
@@ -982,8 +988,18 @@ static int decode_record(decoder *d, const decode_path *path, const proto_messag
                 continue;
             }
             if (field->flags & PROTO_FIELD_DEFERRED) {
-                if (defer_value(d, &here, slot, &item) < 0)
+                if (d->reference) {
+                    if (defer_value(d, &here, slot, &item) < 0)
+                        return -1;
+                } else if (slot->type != BEAST_TYPE_NULL) {
+                    /* A second occurrence (unset message-like columns are
+                     * NULL, decoded ones never): merging is the reference
+                     * pass's. */
+                    d->failure = BEAST_REJECT;
                     return -1;
+                } else if (decode_nested(d, &here, field, item.data, item.len, depth, slot) < 0) {
+                    return -1;
+                }
             } else if (decode_single(d, &here, field, &item, depth, slot) < 0) {
                 return -1;
             }
@@ -999,7 +1015,7 @@ static int decode_record(decoder *d, const decode_path *path, const proto_messag
         }
     }
 
-    for (uint32_t i = 0; i < m->deferred_count; i++) {
+    for (uint32_t i = 0; d->reference && i < m->deferred_count; i++) {
         const proto_field *field = &m->fields[m->deferred[i]];
         beast_value *slot = &members[field->column].value;
         if (slot->type != VALUE_PENDING)
@@ -1037,8 +1053,16 @@ beast_result proto_decode(const proto_decode_request *request, beast_value *row_
         .errstr_size = errstr_size,
     };
     *saw_unknown = 0;
-    if (decode_record(&d, NULL, request->schema->root, data, data + len, 1, row_out) < 0)
-        return d.failure;
+    if (decode_record(&d, NULL, request->schema->root, data, data + len, 1, row_out) < 0) {
+        /* Anything but a plain message: the reference pass decides (its
+         * row, or its error). What the first attempt took from the arena
+         * stays there until the batch ends. */
+        d.saw_unknown = 0;
+        d.failure = BEAST_REJECT;
+        d.reference = 1;
+        if (decode_record(&d, NULL, request->schema->root, data, data + len, 1, row_out) < 0)
+            return d.failure;
+    }
     *saw_unknown = d.saw_unknown;
     return BEAST_OK;
 }

@@ -1,9 +1,10 @@
 /*
  * test_json_encode.c — the host's JSON row encoder that every sink uses:
- * escaping at every position of long strings, doubles that read back
- * exactly, timestamps, base64, metadata columns (top level and namespaced),
- * and the member-name cache when an address is reused with new contents
- * and while a schema's names are trusted.
+ * escaping at every position and length of strings, doubles that read back
+ * exactly, timestamps, base64, metadata columns (top level and namespaced,
+ * with a load time per row or fixed for a write call), and the member-name
+ * cache when an address is reused with new contents and while a schema's
+ * names are trusted, and a record that outgrows the buffer between members.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -47,6 +48,40 @@ static void test_string_escapes_at_every_position(void **state) {
                      cases[c].escaped, (int)(19 - position), raw + position + 1);
             beast_value value = string_value(raw, sizeof(raw));
             assert_string_equal(encode(&value), expected);
+        }
+    }
+    /* Every length up to 40 (the word, overlapping-word, half-word and byte
+     * paths), one or two escapes anywhere, and none. */
+    for (size_t length = 0; length <= 40; length++) {
+        for (size_t first = 0; first <= length; first++) {
+            for (size_t second = first; second <= length; second++) {
+                char raw[40], expected[256];
+                memset(raw, 'a', sizeof(raw));
+                for (size_t k = 0; k < length; k++)
+                    raw[k] = (char)('A' + k % 26);
+                if (first < length)
+                    raw[first] = '"';
+                if (second < length && second != first)
+                    raw[second] = '\x02';
+                size_t used = 0;
+                expected[used++] = '"';
+                for (size_t k = 0; k < length; k++) {
+                    if (k == first && first < length)
+                        used += (size_t)snprintf(expected + used, 8, "\\\"");
+                    else if (k == second && second < length)
+                        used += (size_t)snprintf(expected + used, 8, "\\u0002");
+                    else
+                        expected[used++] = raw[k];
+                }
+                expected[used++] = '"';
+                expected[used] = '\0';
+                /* An exact-size copy: sanitizers catch a read past it. */
+                char *copy = malloc(length ? length : 1);
+                memcpy(copy, raw, length);
+                beast_value value = string_value(copy, length);
+                assert_string_equal(encode(&value), expected);
+                free(copy);
+            }
         }
     }
     /* UTF-8 and bytes >= 0x80 pass through untouched. */
@@ -196,10 +231,11 @@ static void test_rows_with_metadata(void **state) {
     instance.metadata_columns = 1;
     buf.len = 0;
     assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
-    const char *prefix =
+    const char *prefix_top =
         "{\"id\":\"x\",\"list\":[1,null],\"ok\":true,\"message_topic\":\"orders.v1\","
         "\"message_partition\":3,\"message_offset\":42,\"message_timestamp\":"
         "\"2025-11-24T16:00:00.123000Z\",\"load_time\":\"";
+    const char *prefix = prefix_top;
     assert_true(buf.len > strlen(prefix));
     assert_memory_equal(buf.data, prefix, strlen(prefix));
     assert_int_equal(buf.data[buf.len - 1], '}');
@@ -211,6 +247,20 @@ static void test_rows_with_metadata(void **state) {
     assert_memory_equal(buf.data, prefix, strlen(prefix));
     assert_memory_equal(buf.data + buf.len - 4, "Z\"}}", 4);
     assert_int_equal(buf.data[buf.len - 1], '}');
+
+    /* A load time fixed for a sink write call, then the clock again. */
+    instance.metadata_namespace = NULL;
+    host_json_load_time(1764000000654321);
+    buf.len = 0;
+    assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
+    const char *fixed = "\"load_time\":\"2025-11-24T16:00:00.654321Z\"}";
+    assert_true(buf.len > strlen(fixed));
+    assert_memory_equal(buf.data + buf.len - strlen(fixed), fixed, strlen(fixed));
+    host_json_load_time(HOST_JSON_LOAD_TIME_PER_ROW);
+    buf.len = 0;
+    assert_int_equal(host_json_encode_row(&instance, &buf, &row), 0);
+    assert_memory_equal(buf.data, prefix_top, strlen(prefix_top));
+    assert_true(memcmp(buf.data + strlen(prefix_top), "2025-11-24T16:00:00.654321", 26) != 0);
 
     /* An empty record still gets well-formed metadata. */
     beast_row empty = {.value = {.type = BEAST_TYPE_RECORD, .len = 0}, .message = &message};
@@ -274,6 +324,30 @@ static void test_trusted_schema_names(void **state) {
     assert_string_equal(encode(&record), expected);
 }
 
+/* A record far larger than the buffer's first allocation grows it between
+ * members (and a nested record's members) without losing a byte. */
+static void test_record_grows_the_buffer(void **state) {
+    (void)state;
+    static char text[200];
+    memset(text, 'x', sizeof(text));
+    static beast_member inner[40], members[41];
+    for (int i = 0; i < 40; i++) {
+        inner[i] = (beast_member){"s", string_value(text, sizeof(text))};
+        members[i] = (beast_member){"t", string_value(text, sizeof(text))};
+    }
+    members[40] =
+        (beast_member){"inner", {.type = BEAST_TYPE_RECORD, .len = 40, .as.members = inner}};
+    beast_value record = {.type = BEAST_TYPE_RECORD, .len = 41, .as.members = members};
+    beast_buf buf = {0};
+    assert_int_equal(host_json_append_value(&buf, &record), 0);
+    size_t member_length = 4 + 2 + sizeof(text) + 1; /* "t": "x..." , */
+    assert_int_equal(buf.len, 1 + 40 * member_length + strlen("\"inner\":") + 1 +
+                                  40 * member_length - 1 + 1 + 1);
+    assert_memory_equal(buf.data, "{\"t\":\"xxx", 9);
+    assert_memory_equal(buf.data + buf.len - 6, "xxx\"}}", 6);
+    host_buf_free(&buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string_escapes_at_every_position),
@@ -282,6 +356,7 @@ int main(void) {
         cmocka_unit_test(test_rows_with_metadata),
         cmocka_unit_test(test_name_cache_survives_address_reuse),
         cmocka_unit_test(test_trusted_schema_names),
+        cmocka_unit_test(test_record_grows_the_buffer),
     };
     return cmocka_run_group_tests_name("json_encode", tests, NULL, NULL);
 }

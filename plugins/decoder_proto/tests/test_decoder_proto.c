@@ -481,6 +481,31 @@ static void test_merge_semantics(void **state) {
     assert_int_equal(member(&f->row, "r_packed_fixed32")->len, 0);
 }
 
+/* Singular message fields are decoded where they occur only as a shortcut:
+ * errors are still found in the order of a record's pass first, then its
+ * message fields, and a malformed oneof member that a later member replaces
+ * is never decoded. */
+static void test_errors_in_reference_order(void **state) {
+    fixture *f = *state;
+    static const unsigned char outer_first[] = {
+        0x92, 0x01, 0x03, 0x0a, 0x05, 'a', /* f_inner { label: 5 bytes past its end } */
+        0x08, 0x80,                        /* f_int32: truncated varint */
+    };
+    expect_reject(f, outer_first, sizeof(outer_first),
+                  "truncated varint at byte 7 in field f_int32");
+    static const unsigned char inner_only[] = {0x92, 0x01, 0x03, 0x0a, 0x05, 'a'};
+    expect_reject(f, inner_only, sizeof(inner_only),
+                  "length 5 past the end of the message (1 bytes left) at byte 4 in field "
+                  "f_inner.label");
+    static const unsigned char replaced[] = {
+        0x92, 0x05, 0x03, 0x0a, 0x05, 'a', /* c_inner { label: 5 bytes past its end } */
+        0x88, 0x05, 0x09,                  /* c_number: 9 replaces c_inner */
+    };
+    assert_int_equal(decode_bytes(f, replaced, sizeof(replaced)), BEAST_OK);
+    assert_sql_null(member(&f->row, "c_inner"));
+    assert_int(member(&f->row, "c_number"), 9);
+}
+
 /* Many elements: arrays grow in the arena while unpacked elements and
  * packed runs interleave, and elements of a repeated message nest. */
 static void test_large_repeated(void **state) {
@@ -1303,6 +1328,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_kinds_golden, setup_kinds, teardown),
         cmocka_unit_test_setup_teardown(test_empty_message, setup_kinds, teardown),
         cmocka_unit_test_setup_teardown(test_merge_semantics, setup_kinds, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_in_reference_order, setup_kinds, teardown),
         cmocka_unit_test_setup_teardown(test_large_repeated, setup_kinds, teardown),
         cmocka_unit_test(test_booking_golden),
         cmocka_unit_test(test_legacy_proto2),
