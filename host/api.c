@@ -329,34 +329,40 @@ int host_json_append_timestamp(beast_buf *out, int64_t micros) {
     return 0;
 }
 
-/* 10^0 .. 10^19. */
-static const uint64_t pow10_u64[20] = {1ull,
-                                       10ull,
-                                       100ull,
-                                       1000ull,
-                                       10000ull,
-                                       100000ull,
-                                       1000000ull,
-                                       10000000ull,
-                                       100000000ull,
-                                       1000000000ull,
-                                       10000000000ull,
-                                       100000000000ull,
-                                       1000000000000ull,
-                                       10000000000000ull,
-                                       100000000000000ull,
-                                       1000000000000000ull,
-                                       10000000000000000ull,
-                                       100000000000000000ull,
-                                       1000000000000000000ull,
-                                       10000000000000000000ull};
+/* 10^0 .. 10^22 (10^22 < 2^74). */
+#define POW10_COUNT 23
+static const unsigned __int128 pow10_table[POW10_COUNT] = {
+    1ull,
+    10ull,
+    100ull,
+    1000ull,
+    10000ull,
+    100000ull,
+    1000000ull,
+    10000000ull,
+    100000000ull,
+    1000000000ull,
+    10000000000ull,
+    100000000000ull,
+    1000000000000ull,
+    10000000000000ull,
+    100000000000000ull,
+    1000000000000000ull,
+    10000000000000000ull,
+    100000000000000000ull,
+    1000000000000000000ull,
+    10000000000000000000ull,
+    (unsigned __int128)10000000000000000000ull * 10,
+    (unsigned __int128)10000000000000000000ull * 100,
+    (unsigned __int128)10000000000000000000ull * 1000,
+};
 
 /* Decimal digits of value (1..20). */
 static inline unsigned decimal_digits(uint64_t value) {
     /* bits * log10(2), with log10(2) ~ 1233/4096: the digits, or one fewer
      * (at most 19, so the table lookup stays inside). */
     unsigned guess = ((64 - (unsigned)__builtin_clzll(value | 1)) * 1233) >> 12;
-    return guess + (value >= pow10_u64[guess]) + (value == 0);
+    return guess + ((unsigned __int128)value >= pow10_table[guess]) + (value == 0);
 }
 
 /* Writes the digits of value, exactly them (at most 20 bytes); returns
@@ -395,34 +401,6 @@ static inline char *put_int64(char *p, int64_t value) {
     }
     return put_uint64(p, (uint64_t)value);
 }
-
-/* 10^0 .. 10^22 (10^22 < 2^74). */
-#define POW10_COUNT 23
-static const unsigned __int128 pow10_table[POW10_COUNT] = {
-    1ull,
-    10ull,
-    100ull,
-    1000ull,
-    10000ull,
-    100000ull,
-    1000000ull,
-    10000000ull,
-    100000000ull,
-    1000000000ull,
-    10000000000ull,
-    100000000000ull,
-    1000000000000ull,
-    10000000000000ull,
-    100000000000000ull,
-    1000000000000000ull,
-    10000000000000000ull,
-    100000000000000000ull,
-    1000000000000000000ull,
-    10000000000000000000ull,
-    (unsigned __int128)10000000000000000000ull * 10,
-    (unsigned __int128)10000000000000000000ull * 100,
-    (unsigned __int128)10000000000000000000ull * 1000,
-};
 
 /* Whether the d-decimal text nearest to magnitude = mantissa * 2^-shift
  * (mantissa in [2^52, 2^53]) reads back (round to nearest, ties to even)
