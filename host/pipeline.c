@@ -944,16 +944,10 @@ static void *fetch_waker_main(void *arg) {
     host_pipeline *pipeline = arg;
     for (;;) {
         pthread_mutex_lock(&pipeline->waker_lock);
-        while (!pipeline->wake_requested && !atomic_load(&pipeline->input_closed)) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 100 * 1000 * 1000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&pipeline->waker_cond, &pipeline->waker_lock, &until);
-        }
+        /* The consumer thread signals under waker_lock after a request and
+         * after setting input_closed, so no wake-up is missed. */
+        while (!pipeline->wake_requested && !atomic_load(&pipeline->input_closed))
+            pthread_cond_wait(&pipeline->waker_cond, &pipeline->waker_lock);
         pipeline->wake_requested = 0;
         pthread_mutex_unlock(&pipeline->waker_lock);
         if (atomic_load(&pipeline->input_closed))
@@ -1397,6 +1391,16 @@ static void make_series(host_pipeline *pipeline) {
     pipeline->depth_sink = host_metric("beast_queue_depth", HOST_GAUGE, more);
 }
 
+/* An integer librdkafka property as applied, at least `minimum`. */
+static int64_t conf_int64(const rd_kafka_conf_t *conf, const char *name, int64_t minimum) {
+    char value[64];
+    size_t size = sizeof(value);
+    int64_t number = 0;
+    if (rd_kafka_conf_get(conf, name, value, &size) == RD_KAFKA_CONF_OK)
+        number = strtoll(value, NULL, 10);
+    return number > minimum ? number : minimum;
+}
+
 static rd_kafka_t *create_consumer(host_pipeline *pipeline, char *errstr, size_t errstr_size) {
     rd_kafka_conf_t *kafka_conf = rd_kafka_conf_new();
     const host_pipeline_conf *conf = pipeline->conf;
@@ -1435,19 +1439,8 @@ static rd_kafka_t *create_consumer(host_pipeline *pipeline, char *errstr, size_t
      * the user's properties applied): check_fetch_queue measures against
      * them. */
     const rd_kafka_conf_t *applied = rd_kafka_conf(consumer);
-    char value[64];
-    size_t size = sizeof(value);
-    pipeline->queue_max_messages = 100000;
-    if (rd_kafka_conf_get(applied, "queued.min.messages", value, &size) == RD_KAFKA_CONF_OK)
-        pipeline->queue_max_messages = strtoll(value, NULL, 10);
-    size = sizeof(value);
-    pipeline->queue_max_bytes = 16384 * 1024LL;
-    if (rd_kafka_conf_get(applied, "queued.max.messages.kbytes", value, &size) == RD_KAFKA_CONF_OK)
-        pipeline->queue_max_bytes = strtoll(value, NULL, 10) * 1024;
-    if (pipeline->queue_max_messages < 1)
-        pipeline->queue_max_messages = 1;
-    if (pipeline->queue_max_bytes < 1)
-        pipeline->queue_max_bytes = 1;
+    pipeline->queue_max_messages = conf_int64(applied, "queued.min.messages", 1);
+    pipeline->queue_max_bytes = conf_int64(applied, "queued.max.messages.kbytes", 1) * 1024;
     return consumer;
 fail:
     rd_kafka_conf_destroy(kafka_conf);
@@ -1530,15 +1523,15 @@ int host_pipeline_start(host_pipeline *pipeline, char *errstr, size_t errstr_siz
         }
     }
     /* Thread names (top -H, perf, gdb): what each thread does. */
-    char name[32]; /* pthread names: 15 characters at most */
+    char name[16]; /* pthread names: 15 characters at most */
     for (int d = 0; d < pipeline->decoder_count; d++) {
         pthread_create(&pipeline->decoders[d].thread, NULL, decoder_main, &pipeline->decoders[d]);
-        snprintf(name, 16, "decode-%d", d % 1000);
+        snprintf(name, sizeof(name), "decode-%d", d % 1000);
         pthread_setname_np(pipeline->decoders[d].thread, name);
     }
     for (int s = 0; s < pipeline->sink_count; s++) {
         pthread_create(&pipeline->sink_threads[s], NULL, sink_main, pipeline);
-        snprintf(name, 16, "sink-%d", s % 1000);
+        snprintf(name, sizeof(name), "sink-%d", s % 1000);
         pthread_setname_np(pipeline->sink_threads[s], name);
     }
     pthread_create(&pipeline->committer_thread, NULL, committer_main, pipeline);
